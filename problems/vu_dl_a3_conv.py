@@ -1,0 +1,161 @@
+"""vu-dl-a3: convolution parameters and output sizes, image sizes and global pooling (part 1 q1–q2, part 3 q10–q11)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from verify import checks
+from verify.arith import conv
+from verify.conv_parts import Layer, shape_parts, size_formula_part
+from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
+
+SEED = "002_c9e08a185d8834d2.txt"
+
+
+def _conv16(name: str, c_in: int) -> tuple[Layer, ...]:
+    return (Layer(name, "conv", out=16, k=5, s=2, p=1),)
+
+
+def _image_parts() -> tuple[Part, ...]:
+    note = "One image, unbatched, in torch order (C, H, W); the layer has 16 filters 5×5, stride 2, padding 1."
+    return (
+        *shape_parts(_conv16("out_768x1024", 3), (3, 768, 1024), ("out_768x1024",), note=note),
+        *shape_parts(_conv16("out_1920x1080", 3), (3, 1080, 1920), ("out_1920x1080",), note=note + " Width 1920, height 1080."),
+        *shape_parts(_conv16("out_8ch", 8), (8, 1080, 1920), ("out_8ch",), note=note + " Eight input channels."),
+    )
+
+
+PARAM_NAMES = ("C_in", "C_out", "K_h", "K_w")
+
+
+def _params_part() -> Part:
+    def derive() -> Derivation:
+        import sympy
+
+        c_in, c_out, kh, kw = sympy.symbols(PARAM_NAMES, integer=True, positive=True)
+        answer = conv.conv_params(c_in, c_out, kh, kw)
+        return Derivation(
+            answer,
+            (
+                Step("The weight tensor has shape (C_out, C_in, K_h, K_w): one K_h×K_w slice per input channel per filter."),
+                Step("Its entries, without bias", sympy.latex(answer)),
+            ),
+        )
+
+    def per_filter_sum(claim: Any, ctx: Context) -> Outcome:
+        import sympy
+
+        from verify.symbolic import equal
+
+        c_in, c_out, kh, kw = sympy.symbols(PARAM_NAMES, integer=True, positive=True)
+        o, c = sympy.symbols("o c", integer=True, positive=True)
+        # Count filter by filter and channel by channel: each (filter, channel) pair holds a K_h×K_w slice.
+        count = sympy.summation(sympy.summation(kh * kw, (c, 1, c_in)), (o, 1, c_out))
+        cmp = equal(claim, count)
+        return Outcome(cmp.equal, "claim vs Σ over filters and channels of K_h·K_w", f"{sympy.latex(count)}: {cmp.detail}")
+
+    def numel(claim: Any, ctx: Context) -> Outcome:
+        import torch.nn as nn
+
+        configs = checks.random_configs(
+            60, ctx.seed,
+            lambda r: {"C_in": r.randint(1, 9), "C_out": r.randint(1, 9), "K_h": r.randint(1, 6), "K_w": r.randint(1, 6)},
+        )
+
+        def truth(c: dict[str, int]) -> int:
+            layer = nn.Conv2d(c["C_in"], c["C_out"], (c["K_h"], c["K_w"]), bias=False, device="meta")
+            return sum(p.numel() for p in layer.parameters())
+
+        return checks.sweep(
+            claim, configs, {n: n for n in PARAM_NAMES}, truth,
+            lambda c: f"nn.Conv2d({c['C_in']}, {c['C_out']}, ({c['K_h']}, {c['K_w']}), bias=False)",
+        )
+
+    return Part(
+        "params", Kind.EXPR, derive,
+        (checks.symbolic("count by filters and channels", per_filter_sum), checks.torch_check("parameter numel", numel)),
+        symbols=PARAM_NAMES, note="Weights only (no bias), as the question counts them.",
+    )
+
+
+def _global_pool_part() -> Part:
+    b, c, h, w = 4, 10, 32, 32
+
+    def derive() -> Derivation:
+        size = conv.pool_out(h, h)
+        return Derivation(
+            (b, c),
+            (
+                Step(f"Global pooling uses the whole {h}×{w} map as its window (kernel = stride = {h})."),
+                Step("Each spatial axis then has one window", rf"\left\lfloor \frac{{{h} - {h}}}{{{h}}} \right\rfloor + 1 = {size}"),
+                Step(f"The pooled tensor is ({b}, {c}, {size}, {size}); squeezing the two unit axes leaves ({b}, {c})."),
+            ),
+        )
+
+    def rule(claim: Any, ctx: Context) -> Outcome:
+        ok_windows = conv.window_property(1, h, h, h) and conv.window_property(1, w, w, w)
+        pooled = (b, c, 1, 1)
+        squeezed = tuple(x for x in pooled if x != 1)
+        return Outcome(
+            ok_windows and tuple(claim) == squeezed,
+            "claim vs one window per axis, then squeeze",
+            f"one {h}×{w} window fits each map: {ok_windows}; squeeze{pooled} = {squeezed}, claim {checks.fmt(tuple(claim))}",
+        )
+
+    def pools(claim: Any, ctx: Context) -> Outcome:
+        import torch
+        import torch.nn.functional as F
+
+        x = torch.randn(b, c, h, w, dtype=torch.float64, device=ctx.device)
+        mx = F.max_pool2d(x, kernel_size=x.shape[2:]).squeeze()
+        av = F.avg_pool2d(x, kernel_size=x.shape[2:]).squeeze()
+        err = max(float((mx - x.amax(dim=(2, 3))).abs().max()), float((av - x.mean(dim=(2, 3))).abs().max()))
+        same = tuple(mx.shape) == tuple(av.shape) == tuple(claim) and err <= 1e-12
+        return Outcome(
+            same, "claim vs F.max_pool2d / F.avg_pool2d(kernel_size=x.shape[2:]).squeeze()",
+            f"both give {tuple(mx.shape)} on a ({b}, {c}, {h}, {w}) tensor, claim {checks.fmt(tuple(claim))}; "
+            f"values equal amax / mean over (H, W) to {err:.1e}",
+            max_error=err, tolerance=1e-12,
+        )
+
+    return Part(
+        "shape", Kind.SHAPE, derive,
+        (checks.symbolic("window rule", rule), checks.torch_check("global pooling in torch", pools, uses_device=True)),
+        note="For the example tensor of the question: b = 4, c = 10, 32×32 maps.",
+    )
+
+
+PROBLEMS = [
+    Problem(
+        id="vu-dl-a3/conv",
+        title="A convolution layer's weights and output size",
+        statement=(
+            "A convolution maps C_in input channels to C_out output channels with a K_h×K_w kernel. How many weights "
+            "does it learn (bias aside)? For an input of width W_in, with kernel size K, stride S and padding P, how wide "
+            "is its output?"
+        ),
+        source=f"{SEED}, part 1, questions 1–2",
+        topics=("conv-arithmetic", "counting"),
+        parts=(_params_part(), size_formula_part("out_size", {"H": "W_in", "K": "K", "S": "S", "P": "P"})),
+    ),
+    Problem(
+        id="vu-dl-a3/q10",
+        title="Output sizes of one convolution on real image sizes",
+        statement=(
+            "A layer of 16 filters 5×5×3 with padding 1 and stride 2 is applied to a 768×1024 RGB image, then to a "
+            "1920×1080 one (1920 wide). What are the output sizes, and what changes for a 1920×1080 image with 8 channels?"
+        ),
+        source=f"{SEED}, part 3, question 10",
+        topics=("conv-arithmetic", "shapes"),
+        parts=_image_parts(),
+    ),
+    Problem(
+        id="vu-dl-a3/q11",
+        title="Global max and mean pooling",
+        statement="A (b, c, h, w) feature map is pooled over its whole spatial extent with F.max_pool2d and F.avg_pool2d "
+        "(kernel size = the map's size) and squeezed. What shape results?",
+        source=f"{SEED}, part 3, question 11",
+        topics=("conv-arithmetic", "pooling", "shapes"),
+        parts=(_global_pool_part(),),
+    ),
+]

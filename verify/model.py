@@ -1,0 +1,170 @@
+"""The bank's data model: problems, parts, checks and their results.
+
+Plain frozen dataclasses with no behaviour beyond them. Nothing here imports sympy or torch, so that listing the bank
+stays fast: a part's reference answer is produced by its ``derive`` function, called only when the part is run or shown.
+
+A check verifies a *claim* about a part (normally the part's own reference answer, but a test may hand it a mutated
+one, and answer grading hands it a person's answer) by one independent route, and returns an :class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIP = "skip"
+
+
+class Kind(StrEnum):
+    """What a part's answer is (the catalog's answer kinds)."""
+
+    INT = "int"
+    REAL = "real"
+    EXPR = "expr"
+    SHAPE = "shape"
+    MATRIX = "matrix"
+    VECTOR = "vector"
+    SET = "set"
+    BIGO = "bigO"
+    NETWORK = "network"
+    BOOL = "bool"
+    TEXT = "text"
+
+
+class Method(StrEnum):
+    """How a check reaches its verdict."""
+
+    SYMBOLIC = "symbolic"  # sympy, exact arithmetic or a proof
+    TORCH = "torch"  # real torch layers, autograd, optimizers or training runs
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation: a sentence and, optionally, a LaTeX formula shown under it."""
+
+    text: str
+    latex: str = ""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A plot a check or derivation wants in the report: a name and a function that draws it into a file."""
+
+    name: str
+    caption: str
+    draw: Callable[[str], None]
+    data_key: str  # a deterministic digest of what is drawn; the file is redrawn only when it changes
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A part's reference answer with the steps that produced it."""
+
+    answer: Any
+    steps: tuple[Step, ...] = ()
+    latex: str = ""  # the answer in LaTeX; filled by the kinds module when empty
+    figures: tuple[Figure, ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a check runs with: the device for torch work and the seed everything is drawn from."""
+
+    device: str = "cpu"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check found. ``compared`` says what was compared with what; ``evidence`` shows the numbers."""
+
+    ok: bool
+    compared: str
+    evidence: str
+    max_error: float | None = None
+    tolerance: float | None = None
+    figures: tuple[Figure, ...] = ()
+
+
+class Skip(Exception):  # noqa: N818 - raised by a check to say it does not apply here (e.g. no GPU)
+    """Raised by a check that cannot run in this context."""
+
+
+CheckFn = Callable[[Any, Context], Outcome]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One independent verification of a claim about a part."""
+
+    name: str
+    method: Method
+    fn: CheckFn
+    uses_device: bool = False  # torch work that follows --device (meta-tensor and sympy checks do not)
+
+
+@dataclass(frozen=True)
+class Part:
+    key: str
+    kind: Kind
+    derive: Callable[[], Derivation]
+    checks: tuple[Check, ...]
+    symbols: tuple[str, ...] = ()  # the symbols an answer may use, case-sensitive
+    note: str = ""  # a convention or remark the report shows beside the answer
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    title: str
+    statement: str
+    source: str  # the seed document and question it comes from
+    topics: tuple[str, ...]
+    parts: tuple[Part, ...]
+    origin: str = field(default="", compare=False)  # the file that defined it (set by the registry)
+
+    def part(self, key: str) -> Part:
+        for p in self.parts:
+            if p.key == key:
+                return p
+        raise KeyError(key)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the runner records for one check of one part."""
+
+    problem: str
+    part: str
+    check: str
+    method: Method
+    status: Status
+    compared: str
+    evidence: str
+    max_error: float | None
+    tolerance: float | None
+    device: str
+    seconds: float
+    figures: tuple[Figure, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "problem": self.problem,
+            "part": self.part,
+            "check": self.check,
+            "method": str(self.method),
+            "status": str(self.status),
+            "compared": self.compared,
+            "evidence": self.evidence,
+            "max_error": self.max_error,
+            "tolerance": self.tolerance,
+            "device": self.device,
+            "seconds": round(self.seconds, 4),
+        }

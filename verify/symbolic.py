@@ -1,0 +1,105 @@
+"""sympy helpers: comparison by meaning, exact evaluation at points, and LaTeX of the bank's values.
+
+Expressions are compared by meaning, never by form: first ``simplify(a - b) == 0``; where simplify cannot decide (floors,
+modulo, piecewise), by exact evaluation at random points of the symbols' domains (integers for sizes).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+
+
+@dataclass(frozen=True)
+class Comparison:
+    equal: bool
+    method: str  # "simplify" or "random points"
+    detail: str  # the counterexample when unequal, else how many points were tried
+
+
+def sample_point(symbols: Iterable[sympy.Symbol], rng: random.Random, int_range: tuple[int, int] = (1, 40)) -> dict:
+    """A random point in the symbols' domains: integers for integer symbols, positive rationals otherwise."""
+    point: dict[sympy.Symbol, sympy.Expr] = {}
+    for s in sorted(symbols, key=lambda s: s.name):
+        if s.is_integer:
+            lo = 0 if s.is_nonnegative and not s.is_positive else int_range[0]
+            point[s] = sympy.Integer(rng.randint(lo, int_range[1]))
+        elif s.is_positive:
+            point[s] = sympy.Rational(rng.randint(1, 400), rng.randint(1, 97))
+        else:
+            point[s] = sympy.Rational(rng.randint(-400, 400), rng.randint(1, 97))
+    return point
+
+
+def equal(a: Any, b: Any, *, points: int = 60, seed: int = 0, valid: Any = None) -> Comparison:
+    """Compare two sympy expressions by meaning.
+
+    ``valid`` optionally filters random points (a callable taking the point dict), e.g. to keep only configurations in
+    which a layer is defined.
+
+    >>> x = sympy.Symbol("x")
+    >>> equal(sympy.tanh(x), 2 / (1 + sympy.exp(-2 * x)) - 1).equal
+    True
+    >>> H, S = sympy.symbols("H S", integer=True, positive=True)
+    >>> equal(sympy.floor(H / S), H // S).equal
+    True
+    >>> equal(sympy.floor(H / S), sympy.ceiling(H / S)).equal
+    False
+    """
+    a, b = sympy.sympify(a), sympy.sympify(b)
+    try:
+        if sympy.simplify(a - b) == 0:
+            return Comparison(True, "simplify", "the difference simplifies to 0")
+    except (TypeError, ValueError, NotImplementedError):  # simplify gives up on some piecewise and modular forms
+        pass
+    rng = random.Random(seed)
+    symbols = a.free_symbols | b.free_symbols
+    tried = 0
+    for _ in range(points * 20):
+        if tried >= points:
+            break
+        point = sample_point(symbols, rng)
+        if valid is not None and not valid(point):
+            continue
+        tried += 1
+        va, vb = a.xreplace(point), b.xreplace(point)
+        diff = sympy.simplify(va - vb) if not (va.is_number and vb.is_number) else va - vb
+        if diff != 0 and not (diff.is_number and abs(complex(diff)) < 1e-12):
+            at = ", ".join(f"{k}={v}" for k, v in point.items())
+            return Comparison(False, "random points", f"at {at}: {va} ≠ {vb}")
+    return Comparison(True, "random points", f"equal at {tried} random points")
+
+
+def evaluate(expr: Any, values: dict[str, Any]) -> Any:
+    """Evaluate a sympy expression exactly at named values (ints stay exact)."""
+    expr = sympy.sympify(expr)
+    by_name = {s.name: s for s in expr.free_symbols}
+    subs = {by_name[k]: sympy.sympify(v) for k, v in values.items() if k in by_name}
+    return expr.xreplace(subs)
+
+
+def latex(value: Any) -> str:
+    """LaTeX of a value of any answer kind (expressions, numbers, tuples, matrices, sets, bools)."""
+    if isinstance(value, bool):
+        return r"\text{true}" if value else r"\text{false}"
+    if isinstance(value, (set, frozenset)):
+        if not value:
+            return r"\emptyset"
+        return r"\{" + ", ".join(latex(v) for v in sorted(value)) + r"\}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(latex(v) for v in value) + ")"
+    if isinstance(value, list):
+        if value and isinstance(value[0], list):
+            return sympy.latex(sympy.Matrix(value))
+        return sympy.latex(sympy.Matrix(value).T)
+    if isinstance(value, dict):
+        return r",\ ".join(f"{k} = {latex(v)}" for k, v in value.items())
+    return sympy.latex(value)
+
+
+def matrix_latex(rows: Sequence[Sequence[Any]]) -> str:
+    return sympy.latex(sympy.Matrix(rows))
