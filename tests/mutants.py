@@ -1,0 +1,48 @@
+"""Wrong claims for every answer kind: each check in the bank must fail on them."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from verify.model import Kind
+
+
+def mutants(kind: Kind, value: Any) -> list[tuple[str, Any]]:
+    """Plausible slips: off by one, one entry changed, a wrong member added, the negation."""
+    if kind is Kind.INT:
+        return [("off by one", value + 1), ("doubled", value * 2)]
+    if kind is Kind.SHAPE:
+        v = list(value)
+        return [("last axis off by one", (*v[:-1], v[-1] + 1)), ("first axis off by one", (v[0] + 1, *v[1:]))]
+    if kind is Kind.MATRIX:
+        m = copy.deepcopy([list(r) for r in value])
+        m[0][0] += 1
+        t = [list(r) for r in zip(*value, strict=True)]
+        out = [("one entry changed", m)]
+        if t != [list(r) for r in value]:
+            out.append(("transposed", t))
+        return out
+    if kind is Kind.EXPR:
+        import sympy
+
+        out = [("plus one", value + 1), ("doubled", 2 * value)]
+        floors = list(value.atoms(sympy.floor))
+        if floors:
+            out.append(("floor dropped", value.xreplace({f: f.args[0] for f in floors})))
+        return out
+    if kind is Kind.SET:
+        members = sorted(value)
+        if not members:
+            return [("a member where none exists", frozenset({1}))]
+        extra = tuple(x + 1 for x in members[-1]) if isinstance(members[-1], tuple) else members[-1] + 1
+        return [("an extra member", frozenset({*members, extra})), ("a wrong member", frozenset({extra}))]
+    if kind is Kind.BOOL:
+        return [("negated", not value)]
+    if kind is Kind.NETWORK:
+        w = copy.deepcopy(value)
+        w["w"][0] = w["w"][0] + 1
+        b = copy.deepcopy(value)
+        b["b"] = b["b"] + 1
+        return [("an output weight changed", w), ("the output bias changed", b)]
+    raise AssertionError(f"no mutants for kind {kind}")

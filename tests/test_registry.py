@@ -1,0 +1,96 @@
+"""The bank's ids and part keys are the catalog's public contract."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from verify import VerifyError
+from verify.registry import load_bank, natural_key
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOG = Path(os.environ.get("VERIFY_CATALOG", ROOT.parent / "shared" / "catalog.md"))
+
+
+def parse_catalog(text: str) -> dict[str, set[str]]:
+    """Problem id → part keys, from the catalog's tables (templates `k{k}` and ranges `H1`..`H5` expanded)."""
+    out: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        m = re.match(r"^\| ([a-z0-9-]+/[\w.]+) \| (.*?) \| .* \|$", line)
+        if not m:
+            continue
+        keys_text = re.sub(r"\([^()]*\)", "", m.group(2))  # drop parentheticals: kinds and remarks
+        keys_text = re.sub(r"\bor `[^`]+`", "", keys_text)  # "`impossible`" is an answer, not a key
+        keys: set[str] = set()
+        for name, lo, hi in re.findall(r"`([A-Za-z_]+)(\d+)`\.\.`[A-Za-z_]+(\d+)`", keys_text):
+            keys |= {f"{name}{i}" for i in range(int(lo), int(hi) + 1)}
+        keys_text = re.sub(r"`[A-Za-z_]+\d+`\.\.`[A-Za-z_]+\d+`", "", keys_text)
+        ks = re.search(r"for k in ([\d, ]+):", keys_text)
+        for token in re.findall(r"`([^`]+)`", keys_text):
+            if "{k}" in token and ks:
+                keys |= {token.replace("{k}", k.strip()) for k in ks.group(1).split(",") if k.strip()}
+            else:
+                keys.add(token)
+        out[m.group(1)] = keys
+    return out
+
+
+@pytest.mark.skipif(not CATALOG.exists(), reason=f"catalog not found at {CATALOG} (set VERIFY_CATALOG)")
+def test_registry_matches_catalog(bank):
+    catalog = parse_catalog(CATALOG.read_text(encoding="utf-8"))
+    assert len(catalog) > 40, "the catalog parser found too few rows"
+    for problem in bank.problems:
+        assert problem.id in catalog, f"{problem.id} is not in the catalog"
+        assert {p.key for p in problem.parts} == catalog[problem.id], problem.id
+
+
+def test_catalog_parser_expands_templates():
+    text = (
+        "| cpen455-hw2/2.6 | `H1`..`H3`, `Y` (int: side) | x |\n"
+        "| csc413-a2/5.4 | for k in 4, 5: `k{k}_pad` (set of int), `k{k}_t` (set); an answer is one member, or "
+        "`impossible` where empty | x |\n"
+        "| csc413-a2/1.2.2 | `text` | x |\n"
+    )
+    assert parse_catalog(text) == {
+        "cpen455-hw2/2.6": {"H1", "H2", "H3", "Y"},
+        "csc413-a2/5.4": {"k4_pad", "k5_pad", "k4_t", "k5_t"},
+        "csc413-a2/1.2.2": {"text"},
+    }
+
+
+def test_ids_unique_and_sorted(bank):
+    ids = bank.ids()
+    assert len(ids) == len(set(ids))
+    assert ids == sorted(ids, key=natural_key)
+
+
+def test_every_part_has_a_symbolic_and_a_torch_check(bank):
+    for problem in bank.problems:
+        for part in problem.parts:
+            methods = {c.method.value for c in part.checks}
+            assert {"symbolic", "torch"} <= methods, f"{problem.id}/{part.key}: {methods}"
+
+
+def test_duplicate_ids_are_refused(tmp_path):
+    src = (ROOT / "problems" / "cpen455_hw2_conv.py").read_text()
+    (tmp_path / "copy.py").write_text(src)
+    with pytest.raises(VerifyError, match="duplicate problem id 'cpen455-hw2/2.1'"):
+        load_bank([tmp_path])
+
+
+def test_broken_bank_file_is_one_clear_error(tmp_path):
+    (tmp_path / "bad.py").write_text("raise RuntimeError('boom')\n")
+    with pytest.raises(VerifyError, match=r"cannot load problem file .*bad.py: RuntimeError: boom"):
+        load_bank([tmp_path])
+
+
+def test_missing_bank_folder(tmp_path):
+    with pytest.raises(VerifyError, match="not a folder"):
+        load_bank([tmp_path / "nope"])
+
+
+def test_natural_order():
+    assert sorted(["q10", "q2", "2.10", "2.9"], key=natural_key) == ["2.9", "2.10", "q2", "q10"]

@@ -1,0 +1,271 @@
+"""The command line: a thin Typer shell over plain functions. Only this module and verify.report touch rich.
+
+Nothing here imports torch or sympy at module level, so `verify --help` and `verify list` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from verify import VerifyError, __version__
+from verify.model import Problem, Result, Status
+from verify.registry import Bank, load_bank
+
+app = typer.Typer(
+    name="verify",
+    help="Check every answer of a deep-learning course two ways: a sympy derivation and real torch.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Device(StrEnum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+BankOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--bank", help="A folder of a course's own problem files, added to the bank (repeatable).", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for machines instead of tables.")]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="Where torch checks run; cuda checks skip where there is no GPU.")]
+LimitOpt = Annotated[float, typer.Option("--time-limit", min=0.1, help="Seconds one check may run before it counts as an error.")]
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _bank(bank: list[Path] | None) -> Bank:
+    return load_bank(bank or [])
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"verify {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Check every answer of a deep-learning course two ways: a sympy derivation and real torch."""
+
+
+@app.command("list")
+def list_cmd(
+    topic: Annotated[str | None, typer.Option("--topic", help="Only problems with this topic tag.")] = None,
+    bank: BankOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the bank: ids, parts with their answer kinds, and topics."""
+    b = _bank(bank)
+    if topic and topic not in b.topics():
+        raise VerifyError(f"no topic '{topic}' (topics: {', '.join(b.topics())})")
+    problems = b.select(topic=topic)
+    if as_json:
+        print(json.dumps({"problems": [_problem_json(p) for p in problems]}, indent=2, ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(problems)} problems, {sum(len(p.parts) for p in problems)} parts")
+    table.add_column("id", style="bold")
+    table.add_column("parts (kind)")
+    table.add_column("topics")
+    table.add_column("title")
+    for p in problems:
+        table.add_row(p.id, ", ".join(f"{x.key} ({x.kind})" for x in p.parts), ", ".join(p.topics), p.title)
+    _console().print(table)
+
+
+def _problem_json(p: Problem) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "title": p.title,
+        "source": p.source,
+        "topics": list(p.topics),
+        "parts": [{"key": x.key, "kind": str(x.kind), "symbols": list(x.symbols)} for x in p.parts],
+    }
+
+
+@app.command("show")
+def show_cmd(
+    problem_id: Annotated[str, typer.Argument(metavar="ID", help="A problem id, e.g. cpen455-hw2/3.2.")],
+    bank: BankOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one problem: statement, reference answers, derivation steps and the checks that verify them."""
+    from verify.runner import derive
+    from verify.symbolic import latex
+
+    p = _bank(bank).get(problem_id)
+    parts = []
+    for part in p.parts:
+        d = derive(part)
+        parts.append(
+            {
+                "key": part.key,
+                "kind": str(part.kind),
+                "answer": _plain(d.answer),
+                "latex": d.latex or latex(d.answer),
+                "note": part.note,
+                "steps": [{"text": s.text, "latex": s.latex} for s in d.steps],
+                "checks": [{"name": c.name, "method": str(c.method)} for c in part.checks],
+            }
+        )
+    if as_json:
+        print(json.dumps({**_problem_json(p), "statement": p.statement, "parts": parts}, indent=2, ensure_ascii=False))
+        return
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    con = _console()
+    con.print(Panel(escape(p.statement), title=f"[bold]{p.id}[/] — {escape(p.title)}", subtitle=escape(p.source)))
+    for part in parts:
+        con.print(f"\n[bold]{part['key']}[/] ({part['kind']}) = [green]{escape(str(part['answer']))}[/]")
+        con.print(f"  LaTeX: {escape(part['latex'])}")
+        if part["note"]:
+            con.print(f"  [dim]{escape(part['note'])}[/]")
+        for i, s in enumerate(part["steps"], 1):
+            con.print(f"  {i}. {escape(s['text'])}" + (f"\n     {escape(s['latex'])}" if s["latex"] else ""))
+        con.print("  checks: " + "; ".join(f"{c['name']} ({c['method']})" for c in part["checks"]))
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly form of a reference answer."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_plain(v) for v in value), key=str)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if getattr(value, "is_Integer", False):
+        return int(value)
+    return str(value)
+
+
+def _execute(problems: list[Problem], device: Device, limit: float, as_json: bool) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from verify.model import Context
+    from verify.runner import run
+
+    total = sum(len(part.checks) for p in problems for part in p.parts)
+    with Progress(
+        TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), console=_console(stderr=True), transient=True, disable=as_json,
+    ) as progress:
+        task = progress.add_task("", total=total)
+
+        def tick(r: Result) -> None:
+            progress.update(task, advance=1, description=f"{r.problem} {r.part}")
+
+        return run(problems, Context(device=device.value), limit=limit, on_result=tick)
+
+
+def _finish(problems: list[Problem], out: Any, as_json: bool, report: Path | None) -> None:
+    if report is not None:
+        from verify.report.markdown import write_report
+
+        write_report(problems, out, report)
+    if as_json:
+        doc = {
+            "results": [r.to_json() for r in out.results],
+            "summary": {**out.counts(), "problems": len(problems), "checks": len(out.results)},
+            "report": str(report) if report else None,
+        }
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        _print_summary(problems, out, report)
+    raise typer.Exit(0 if out.ok else 1)
+
+
+def _print_summary(problems: list[Problem], out: Any, report: Path | None) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    style = {Status.PASS: "green", Status.FAIL: "red", Status.ERROR: "magenta", Status.SKIP: "yellow"}
+    table = Table(title="verify: results")
+    for col in ("problem", "parts", "pass", "fail", "error", "skip", "seconds"):
+        table.add_column(col, justify="left" if col == "problem" else "right")
+    for p in problems:
+        rs = [r for r in out.results if r.problem == p.id]
+        n = {s: sum(r.status is s for r in rs) for s in Status}
+        table.add_row(
+            p.id, str(len(p.parts)), f"[green]{n[Status.PASS]}[/]", f"[red]{n[Status.FAIL] or ''}[/]",
+            f"[magenta]{n[Status.ERROR] or ''}[/]", f"[yellow]{n[Status.SKIP] or ''}[/]", f"{sum(r.seconds for r in rs):.2f}",
+        )
+    con = _console()
+    con.print(table)
+    for r in out.results:
+        if r.status in (Status.FAIL, Status.ERROR):
+            con.print(f"[{style[r.status]}]{r.status}[/] {r.problem} {r.part} · {escape(r.check)}: {escape(r.evidence)}")
+    c = out.counts()
+    con.print(
+        f"{len(out.results)} checks: [green]{c['pass']} passed[/], [red]{c['fail']} failed[/], "
+        f"[magenta]{c['error']} errors[/], [yellow]{c['skip']} skipped[/]"
+        + (f" · report written to {report}" if report else "")
+    )
+
+
+@app.command("all")
+def all_cmd(
+    report: Annotated[Path, typer.Option("--report", help="Where the markdown report goes.")] = Path("reports/REPORT.md"),
+    device: DeviceOpt = Device.cpu,
+    bank: BankOpt = None,
+    as_json: JsonOpt = False,
+    time_limit: LimitOpt = 60.0,
+) -> None:
+    """Check every question in the bank and write the markdown report. Exit 0 only if every check passed."""
+    problems = list(_bank(bank).problems)
+    _finish(problems, _execute(problems, device, time_limit, as_json), as_json, report)
+
+
+@app.command("run")
+def run_cmd(
+    ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Problem ids to check.")],
+    device: DeviceOpt = Device.cpu,
+    bank: BankOpt = None,
+    as_json: JsonOpt = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write a markdown report of these.")] = None,
+    time_limit: LimitOpt = 60.0,
+) -> None:
+    """Check a subset of the bank by id."""
+    problems = _bank(bank).select(ids)
+    _finish(problems, _execute(problems, device, time_limit, as_json), as_json, report)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: usage errors and VerifyError become one line on stderr and exit 2, never a traceback."""
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="verify")
+    except typer.Abort:
+        print("verify: interrupted", file=sys.stderr)
+        return 130
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (VerifyError, typer.TyperException) as exc:
+        msg = exc.format_message() if isinstance(exc, typer.TyperException) else str(exc)
+        if msg.strip():  # bare `verify` has already printed its help
+            print(f"verify: {' '.join(msg.split())}", file=sys.stderr)
+        return 2
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
