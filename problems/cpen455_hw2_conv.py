@@ -73,12 +73,15 @@ def _depth_part(key: str, layer: str, previous: str) -> Part:
             return Outcome(False, "torch forward with the claimed depth", str(exc).splitlines()[0][:200])
         w = getattr(model, layer).weight
         return Outcome(
-            True, "torch forward with the claimed depth",
+            True,
+            "torch forward with the claimed depth",
             f"nn.Conv2d({int(claim)}, {NET[i].out}, {NET[i].k}) accepts {previous}; weight shape {tuple(w.shape)}",
         )
 
     return Part(
-        key, Kind.INT, derive,
+        key,
+        Kind.INT,
+        derive,
         (checks.symbolic("channel axis of the input", weight_shape), checks.torch_check("forward pass", torch_accepts)),
     )
 

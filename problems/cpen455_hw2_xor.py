@@ -46,7 +46,10 @@ def _derive_separable() -> Derivation:
     return Derivation(
         False,
         (
-            Step("A linear model gives f(x) = w₁x₁ + w₂x₂ + b; on the four inputs f = XOR would need", r"b = 0,\ w_2 + b = 1,\ w_1 + b = 1,\ w_1 + w_2 + b = 0"),
+            Step(
+                "A linear model gives f(x) = w₁x₁ + w₂x₂ + b; on the four inputs f = XOR would need",
+                r"b = 0,\ w_2 + b = 1,\ w_1 + b = 1,\ w_1 + w_2 + b = 0",
+            ),
             Step("which has no solution", sympy.latex(exact_fit)),
             Step(
                 "Even as a classifier (f > 0 for output 1, f ≤ 0 for 0) the conditions g ≥ 0 contradict each other",
@@ -57,7 +60,10 @@ def _derive_separable() -> Derivation:
                 "unknown and leaves 0 > 0, a contradiction (a Farkas certificate)",
                 sympy.latex(sympy.expand(sum(li * gi for li, gi in zip(lam, g, strict=True)))) + r" > 0",
             ),
-            Step("The best least-squares fit (w₁, w₂, b) and its squared error are", f"{sympy.latex(theta.T)},\\ {sympy.latex(sse)} > 0"),
+            Step(
+                "The best least-squares fit (w₁, w₂, b) and its squared error are",
+                f"{sympy.latex(theta.T)},\\ {sympy.latex(sse)} > 0",
+            ),
         ),
     )
 
@@ -70,7 +76,8 @@ def _check_separable_symbolic(claim: Any, ctx: Context) -> Outcome:
     total = sympy.expand(sum(li * gi for li, gi in zip(certs[0], g, strict=True))) if certs else None
     infeasible = exact_fit == sympy.EmptySet and total == 0 and sum(certs[0][1:3]) > 0
     return checks.exact(
-        bool(claim), not infeasible,
+        bool(claim),
+        not infeasible,
         f"sympy's proof (f = XOR has solution set {sympy.latex(exact_fit)}; λ = {list(certs[0]) if certs else None} sums the "
         "threshold conditions to 0 > 0)",
         "the exact infeasibility proof",
@@ -89,7 +96,7 @@ def _check_separable_torch(claim: Any, ctx: Context) -> Outcome:
     layer = torch.nn.Linear(2, 1).double()
     opt = torch.optim.SGD(layer.parameters(), lr=0.05)
     sign = 2 * y - 1
-    for _ in range(400):
+    for _ in range(200):
         opt.zero_grad()
         hinge = torch.clamp(1 - sign * layer(x).squeeze(-1), min=0).mean()
         hinge.backward()
@@ -97,9 +104,10 @@ def _check_separable_torch(claim: Any, ctx: Context) -> Outcome:
     wrong = int(((layer(x).squeeze(-1) > 0).double() != y).sum())
     separable = sse <= 1e-12
     out = checks.exact(
-        bool(claim), separable,
+        bool(claim),
+        separable,
         f"torch.linalg.lstsq (best fit θ = {[round(float(v), 12) + 0.0 for v in theta]}, squared error {sse:.12g} > 0; "
-        f"a linear layer after 400 hinge-loss SGD steps still misclassifies {wrong} of 4, hinge {float(hinge.detach()):.3f})",
+        f"a linear layer after 200 hinge-loss SGD steps still misclassifies {wrong} of 4, hinge {float(hinge.detach()):.3f})",
         "the best linear fit's error",
     )
     return Outcome(out.ok, out.compared, out.evidence, max_error=sse, tolerance=1e-12)
@@ -123,8 +131,10 @@ def _sigma(activation: str, v: Any) -> Any:
 def _hidden(activation: str, w: Any, c: Any, x: tuple[int, int]) -> list[Any]:
     import sympy
 
-    return [_sigma(activation, sum(sympy.Rational(wi) * xi for wi, xi in zip(row, x, strict=True)) + sympy.Rational(ci))
-            for row, ci in zip(w, c, strict=True)]
+    return [
+        _sigma(activation, sum(sympy.Rational(wi) * xi for wi, xi in zip(row, x, strict=True)) + sympy.Rational(ci))
+        for row, ci in zip(w, c, strict=True)
+    ]
 
 
 def _derive_network(activation: str) -> Derivation:
@@ -147,7 +157,10 @@ def _derive_network(activation: str) -> Derivation:
     return Derivation(
         net,
         (
-            Step(f"Hidden layer h = σ(Wx + c) with {why}", rf"W = {sympy.latex(sympy.Matrix(w_hidden))},\ c = {sympy.latex(sympy.Matrix(c_hidden))}"),
+            Step(
+                f"Hidden layer h = σ(Wx + c) with {why}",
+                rf"W = {sympy.latex(sympy.Matrix(w_hidden))},\ c = {sympy.latex(sympy.Matrix(c_hidden))}",
+            ),
             Step("On the inputs (0,0), (0,1), (1,0), (1,1) the hidden activations are the rows of", sympy.latex(h)),
             Step("The output layer solves h·w + b = XOR exactly (four linear equations)", sympy.latex(sol)),
             Step("So f(x) = w·σ(Wx + c) + b implements XOR on all four inputs."),
@@ -175,8 +188,14 @@ def _check_network_exact(activation: str) -> Any:
         outs = []
         for x in INPUTS:
             h = _hidden(activation, w, c, x)
-            outs.append(sympy.nsimplify(sum(sympy.Rational(str(a)) * hi for a, hi in zip(wo, h, strict=True)) + sympy.Rational(str(bo))))
-        return checks.exact(tuple(outs), XOR, "exact rational evaluation of w·σ(Wx + c) + b on (0,0), (0,1), (1,0), (1,1)", "XOR")
+            outs.append(
+                sympy.nsimplify(
+                    sum(sympy.Rational(str(a)) * hi for a, hi in zip(wo, h, strict=True)) + sympy.Rational(str(bo))
+                )
+            )
+        return checks.exact(
+            tuple(outs), XOR, "exact rational evaluation of w·σ(Wx + c) + b on (0,0), (0,1), (1,0), (1,1)", "XOR"
+        )
 
     return check
 
@@ -228,7 +247,9 @@ def _check_network_training(activation: str) -> Any:
         y = torch.tensor(XOR, dtype=torch.float64)
         trace = fit_exactly(lambda: two_layer(width, activation), x, y, seed=ctx.seed)
         if trace is None:
-            return Outcome(False, "a trained network vs the claim", f"no run of width {width} reached XOR in 20 seeded starts")
+            return Outcome(
+                False, "a trained network vs the claim", f"no run of width {width} reached XOR in 20 seeded starts"
+            )
         with torch.no_grad():
             trained, given = trace.module(x).squeeze(-1), claimed(x).squeeze(-1)
         err = float((trained - given).abs().max())
@@ -245,7 +266,9 @@ def _check_network_training(activation: str) -> Any:
             "a network of the claim's architecture trained from random weights vs the claim",
             f"L-BFGS from seed {trace.seed} ({trace.restarts} earlier start(s) stalled) reached XOR in {len(losses)} "
             f"evaluations (final loss {losses[-1]:.1e}); its outputs and the claim's differ by at most {err:.1e}",
-            max_error=err, tolerance=1e-6, figures=(fig,),
+            max_error=err,
+            tolerance=1e-6,
+            figures=(fig,),
         )
 
     return check
@@ -254,12 +277,21 @@ def _check_network_training(activation: str) -> Any:
 def _plot_losses(path: str, losses: tuple[float, ...], title: str) -> None:
     from verify.report.plots import line_plot
 
-    line_plot(path, [("mean squared error", list(range(1, len(losses) + 1)), list(losses))], title, "evaluation", "loss", logy=True)
+    line_plot(
+        path,
+        [("mean squared error", list(range(1, len(losses) + 1)), list(losses))],
+        title,
+        "evaluation",
+        "loss",
+        logy=True,
+    )
 
 
 def _network_part(activation: str) -> Part:
     return Part(
-        "network", Kind.NETWORK, lambda: _derive_network(activation),
+        "network",
+        Kind.NETWORK,
+        lambda: _derive_network(activation),
         (
             checks.symbolic("exact evaluation", _check_network_exact(activation)),
             checks.torch_check("torch module on all inputs", _check_network_torch(activation), uses_device=True),
@@ -279,7 +311,9 @@ PROBLEMS = [
         topics=("xor",),
         parts=(
             Part(
-                "separable", Kind.BOOL, _derive_separable,
+                "separable",
+                Kind.BOOL,
+                _derive_separable,
                 (
                     checks.symbolic("infeasibility certificate", _check_separable_symbolic),
                     checks.torch_check("best linear fit", _check_separable_torch),

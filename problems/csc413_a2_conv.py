@@ -32,7 +32,9 @@ def conv_paddings(k: int) -> set[int]:
 
 def tconv_paddings(k: int) -> set[tuple[int, int]]:
     return {
-        (p, op) for p in SEARCH for op in range(2)
+        (p, op)
+        for p in SEARCH
+        for op in range(2)
         if all(_try(conv.conv_transpose_out, n, k, 2, p, op) == m for n, m in UP)
     }
 
@@ -44,15 +46,18 @@ def final_paddings(k: int) -> set[int]:
 def _derive(layer: str, k: int) -> Derivation:
     import sympy
 
-    p, op = sympy.symbols("p o_p", integer=True, nonnegative=True)
+    p = sympy.Symbol("p", integer=True, nonnegative=True)
     if layer == "conv":
         ineq = rf"16 = \left\lfloor \frac{{32 + 2p - {k}}}{{2}} \right\rfloor + 1 \iff 30 \le {32 - k} + 2p \le 31"
-        sol = sympy.reduce_inequalities([30 <= 32 - k + 2 * p, 32 - k + 2 * p <= 31], [p])
+        sol = sympy.reduce_inequalities([32 - k + 2 * p >= 30, 32 - k + 2 * p <= 31], [p])
         answer: set[Any] = conv_paddings(k)
         steps = (
             Step("Both stride-2 convolutions halve the size (32 → 16, 16 → 8); for 32 → 16", ineq),
             Step("Over the reals", sympy.latex(sol)),
-            Step("16 → 8 gives the same condition; the integer solutions", sympy.latex(sympy.FiniteSet(*answer)) if answer else r"\emptyset"),
+            Step(
+                "16 → 8 gives the same condition; the integer solutions",
+                sympy.latex(sympy.FiniteSet(*answer)) if answer else r"\emptyset",
+            ),
         )
     elif layer == "tconv":
         eq = rf"16 = (8 - 1)\cdot 2 - 2p + {k} + o_p"
@@ -60,7 +65,10 @@ def _derive(layer: str, k: int) -> Derivation:
         steps = (
             Step("Both transposed convolutions double the size (8 → 16, 16 → 32); for 8 → 16", eq),
             Step("so", rf"2p - o_p = {k - 2},\quad 0 \le o_p < 2 \text{{ (output\_padding < stride)}}"),
-            Step("16 → 32 gives the same condition; the integer solutions (p, o_p)", sympy.latex(sympy.FiniteSet(*answer)) if answer else r"\emptyset"),
+            Step(
+                "16 → 32 gives the same condition; the integer solutions (p, o_p)",
+                sympy.latex(sympy.FiniteSet(*answer)) if answer else r"\emptyset",
+            ),
         )
     else:
         eq = rf"32 = 32 + 2p - {k} + 1 \iff 2p = {k - 1}"
@@ -155,7 +163,9 @@ def _parts() -> tuple[Part, ...]:
         ):
             parts.append(
                 Part(
-                    key, Kind.SET, (lambda layer=layer, k=k: _derive(layer, k)),
+                    key,
+                    Kind.SET,
+                    (lambda layer=layer, k=k: _derive(layer, k)),
                     (
                         checks.symbolic("size equations", _formula_check(layer, k)),
                         checks.torch_check("real layers for every candidate", _torch_check(layer, k)),

@@ -20,7 +20,9 @@ def _image_parts() -> tuple[Part, ...]:
     note = "One image, unbatched, in torch order (C, H, W); the layer has 16 filters 5×5, stride 2, padding 1."
     return (
         *shape_parts(_conv16("out_768x1024", 3), (3, 768, 1024), ("out_768x1024",), note=note),
-        *shape_parts(_conv16("out_1920x1080", 3), (3, 1080, 1920), ("out_1920x1080",), note=note + " Width 1920, height 1080."),
+        *shape_parts(
+            _conv16("out_1920x1080", 3), (3, 1080, 1920), ("out_1920x1080",), note=note + " Width 1920, height 1080."
+        ),
         *shape_parts(_conv16("out_8ch", 8), (8, 1080, 1920), ("out_8ch",), note=note + " Eight input channels."),
     )
 
@@ -37,7 +39,9 @@ def _params_part() -> Part:
         return Derivation(
             answer,
             (
-                Step("The weight tensor has shape (C_out, C_in, K_h, K_w): one K_h×K_w slice per input channel per filter."),
+                Step(
+                    "The weight tensor has shape (C_out, C_in, K_h, K_w): one K_h×K_w slice per input channel per filter."
+                ),
                 Step("Its entries, without bias", sympy.latex(answer)),
             ),
         )
@@ -52,14 +56,22 @@ def _params_part() -> Part:
         # Count filter by filter and channel by channel: each (filter, channel) pair holds a K_h×K_w slice.
         count = sympy.summation(sympy.summation(kh * kw, (c, 1, c_in)), (o, 1, c_out))
         cmp = equal(claim, count)
-        return Outcome(cmp.equal, "claim vs Σ over filters and channels of K_h·K_w", f"{sympy.latex(count)}: {cmp.detail}")
+        return Outcome(
+            cmp.equal, "claim vs Σ over filters and channels of K_h·K_w", f"{sympy.latex(count)}: {cmp.detail}"
+        )
 
     def numel(claim: Any, ctx: Context) -> Outcome:
         import torch.nn as nn
 
         configs = checks.random_configs(
-            60, ctx.seed,
-            lambda r: {"C_in": r.randint(1, 9), "C_out": r.randint(1, 9), "K_h": r.randint(1, 6), "K_w": r.randint(1, 6)},
+            60,
+            ctx.seed,
+            lambda r: {
+                "C_in": r.randint(1, 9),
+                "C_out": r.randint(1, 9),
+                "K_h": r.randint(1, 6),
+                "K_w": r.randint(1, 6),
+            },
         )
 
         def truth(c: dict[str, int]) -> int:
@@ -67,14 +79,23 @@ def _params_part() -> Part:
             return sum(p.numel() for p in layer.parameters())
 
         return checks.sweep(
-            claim, configs, {n: n for n in PARAM_NAMES}, truth,
+            claim,
+            configs,
+            {n: n for n in PARAM_NAMES},
+            truth,
             lambda c: f"nn.Conv2d({c['C_in']}, {c['C_out']}, ({c['K_h']}, {c['K_w']}), bias=False)",
         )
 
     return Part(
-        "params", Kind.EXPR, derive,
-        (checks.symbolic("count by filters and channels", per_filter_sum), checks.torch_check("parameter numel", numel)),
-        symbols=PARAM_NAMES, note="Weights only (no bias), as the question counts them.",
+        "params",
+        Kind.EXPR,
+        derive,
+        (
+            checks.symbolic("count by filters and channels", per_filter_sum),
+            checks.torch_check("parameter numel", numel),
+        ),
+        symbols=PARAM_NAMES,
+        note="Weights only (no bias), as the question counts them.",
     )
 
 
@@ -87,8 +108,13 @@ def _global_pool_part() -> Part:
             (b, c),
             (
                 Step(f"Global pooling uses the whole {h}×{w} map as its window (kernel = stride = {h})."),
-                Step("Each spatial axis then has one window", rf"\left\lfloor \frac{{{h} - {h}}}{{{h}}} \right\rfloor + 1 = {size}"),
-                Step(f"The pooled tensor is ({b}, {c}, {size}, {size}); squeezing the two unit axes leaves ({b}, {c})."),
+                Step(
+                    "Each spatial axis then has one window",
+                    rf"\left\lfloor \frac{{{h} - {h}}}{{{h}}} \right\rfloor + 1 = {size}",
+                ),
+                Step(
+                    f"The pooled tensor is ({b}, {c}, {size}, {size}); squeezing the two unit axes leaves ({b}, {c})."
+                ),
             ),
         )
 
@@ -112,14 +138,18 @@ def _global_pool_part() -> Part:
         err = max(float((mx - x.amax(dim=(2, 3))).abs().max()), float((av - x.mean(dim=(2, 3))).abs().max()))
         same = tuple(mx.shape) == tuple(av.shape) == tuple(claim) and err <= 1e-12
         return Outcome(
-            same, "claim vs F.max_pool2d / F.avg_pool2d(kernel_size=x.shape[2:]).squeeze()",
+            same,
+            "claim vs F.max_pool2d / F.avg_pool2d(kernel_size=x.shape[2:]).squeeze()",
             f"both give {tuple(mx.shape)} on a ({b}, {c}, {h}, {w}) tensor, claim {checks.fmt(tuple(claim))}; "
             f"values equal amax / mean over (H, W) to {err:.1e}",
-            max_error=err, tolerance=1e-12,
+            max_error=err,
+            tolerance=1e-12,
         )
 
     return Part(
-        "shape", Kind.SHAPE, derive,
+        "shape",
+        Kind.SHAPE,
+        derive,
         (checks.symbolic("window rule", rule), checks.torch_check("global pooling in torch", pools, uses_device=True)),
         note="For the example tensor of the question: b = 4, c = 10, 32×32 maps.",
     )

@@ -15,7 +15,16 @@ def conv_configs(draw, valid: bool = True):
     lo = max(1, d * (k - 1) + 1 - 2 * p) if valid else 1
     n = draw(st.integers(lo, max(lo, 48)))
     g = draw(st.sampled_from([1, 2, 3]))
-    return {"n": n, "k": k, "s": s, "p": p, "d": d, "g": g, "c_in": g * draw(st.integers(1, 3)), "c_out": g * draw(st.integers(1, 3))}
+    return {
+        "n": n,
+        "k": k,
+        "s": s,
+        "p": p,
+        "d": d,
+        "g": g,
+        "c_in": g * draw(st.integers(1, 3)),
+        "c_out": g * draw(st.integers(1, 3)),
+    }
 
 
 @st.composite

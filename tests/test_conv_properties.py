@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch.nn as nn
 from hypothesis import given, settings
-
 from strategies import any_configs, conv_configs, pool_configs, tconv_configs
+
 from verify import VerifyError
 from verify.arith import conv
 
@@ -31,7 +31,9 @@ def prop_conv_shape(formula, c):
 def prop_conv_params(formula, c):
     for bias in (False, True):
         layer = nn.Conv2d(c["c_in"], c["c_out"], c["k"], groups=c["g"], bias=bias, device="meta")
-        assert formula(c["c_in"], c["c_out"], c["k"], groups=c["g"], bias=bias) == sum(p.numel() for p in layer.parameters())
+        assert formula(c["c_in"], c["c_out"], c["k"], groups=c["g"], bias=bias) == sum(
+            p.numel() for p in layer.parameters()
+        )
 
 
 def _rejects(fn):
@@ -77,8 +79,10 @@ def prop_rejects_like_torch(formula_conv, formula_tconv, c):
     n, k, s, p, d, op = c["n"], c["k"], c["s"], c["p"], c["d"], c["op"]
     for layer_fn, formula in (
         (lambda: nn.Conv2d(1, 1, max(k, 1), s, p, d, bias=False), lambda: formula_conv(n, k, s, p, d)),
-        (lambda: nn.ConvTranspose2d(1, 1, max(k, 1), s, p, output_padding=op, dilation=d, bias=False),
-         lambda: formula_tconv(n, k, s, p, op, d)),
+        (
+            lambda: nn.ConvTranspose2d(1, 1, max(k, 1), s, p, output_padding=op, dilation=d, bias=False),
+            lambda: formula_tconv(n, k, s, p, op, d),
+        ),
     ):
         try:
             if k < 1:
@@ -156,7 +160,9 @@ def _conv_accepts_all(n, k, s=1, p=0, d=1):
 
 def _fails(prop, *args, strategy):
     with pytest.raises(AssertionError):
-        settings(max_examples=400, database=None, derandomize=True, report_multiple_bugs=False)(given(strategy)(lambda c: prop(*args, c)))()
+        settings(max_examples=400, database=None, derandomize=True, report_multiple_bugs=False)(
+            given(strategy)(lambda c: prop(*args, c))
+        )()
 
 
 @pytest.mark.parametrize("mutant", [_off_by_one, _no_floor, _no_dilation], ids=lambda f: f.__name__)

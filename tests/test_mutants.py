@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from mutants import mutants
+
 from verify.model import Context, Status
 from verify.runner import run_check
 

@@ -77,7 +77,7 @@ def test_every_part_has_a_symbolic_and_a_torch_check(bank):
 def test_duplicate_ids_are_refused(tmp_path):
     src = (ROOT / "problems" / "cpen455_hw2_conv.py").read_text()
     (tmp_path / "copy.py").write_text(src)
-    with pytest.raises(VerifyError, match="duplicate problem id 'cpen455-hw2/2.1'"):
+    with pytest.raises(VerifyError, match=r"duplicate problem id 'cpen455-hw2/2\.1'"):
         load_bank([tmp_path])
 
 

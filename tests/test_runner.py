@@ -38,7 +38,14 @@ def test_failed_derivation_marks_checks_as_errors():
     def bad():
         raise ValueError("no")
 
-    p = Problem("t/2", "t", "t", "test", ("t",), (Part("a", Kind.INT, bad, (Check("c", Method.SYMBOLIC, lambda c, x: Outcome(True, "", "")),)),))
+    p = Problem(
+        "t/2",
+        "t",
+        "t",
+        "test",
+        ("t",),
+        (Part("a", Kind.INT, bad, (Check("c", Method.SYMBOLIC, lambda c, x: Outcome(True, "", "")),)),),
+    )
     out = run([p])
     assert out.results[0].status is Status.ERROR and "derivation failed" in out.results[0].evidence
 

@@ -9,7 +9,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from verify.model import Check, CheckFn, Context, Method, Outcome
+from verify.model import Check, CheckFn, Context, Method, Outcome  # Outcome re-exported for problem files
 
 
 def symbolic(name: str, fn: CheckFn) -> Check:
@@ -146,9 +146,7 @@ def at_points(
     return Outcome(True, what, f"holds exactly at all {n} configurations")
 
 
-def random_configs(
-    n: int, seed: int, gen: Callable[[random.Random], dict[str, int] | None]
-) -> list[dict[str, int]]:
+def random_configs(n: int, seed: int, gen: Callable[[random.Random], dict[str, int] | None]) -> list[dict[str, int]]:
     """``n`` configurations drawn by ``gen`` (which returns None to reject one), deterministic for a seed."""
     rng = random.Random(seed)
     out: list[dict[str, int]] = []
@@ -163,6 +161,7 @@ def random_configs(
 
 __all__ = [
     "Context",
+    "Outcome",
     "at_points",
     "close",
     "exact",

@@ -33,11 +33,17 @@ class Device(StrEnum):
 
 BankOpt = Annotated[
     list[Path] | None,
-    typer.Option("--bank", help="A folder of a course's own problem files, added to the bank (repeatable).", show_default=False),
+    typer.Option(
+        "--bank", help="A folder of a course's own problem files, added to the bank (repeatable).", show_default=False
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for machines instead of tables.")]
-DeviceOpt = Annotated[Device, typer.Option("--device", help="Where torch checks run; cuda checks skip where there is no GPU.")]
-LimitOpt = Annotated[float, typer.Option("--time-limit", min=0.1, help="Seconds one check may run before it counts as an error.")]
+DeviceOpt = Annotated[
+    Device, typer.Option("--device", help="Where torch checks run; cuda checks skip where there is no GPU.")
+]
+LimitOpt = Annotated[
+    float, typer.Option("--time-limit", min=0.1, help="Seconds one check may run before it counts as an error.")
+]
 
 
 def _console(stderr: bool = False) -> Any:
@@ -134,14 +140,14 @@ def show_cmd(
 
     con = _console()
     con.print(Panel(escape(p.statement), title=f"[bold]{p.id}[/] — {escape(p.title)}", subtitle=escape(p.source)))
-    for part in parts:
-        con.print(f"\n[bold]{part['key']}[/] ({part['kind']}) = [green]{escape(str(part['answer']))}[/]")
-        con.print(f"  LaTeX: {escape(part['latex'])}")
-        if part["note"]:
-            con.print(f"  [dim]{escape(part['note'])}[/]")
-        for i, s in enumerate(part["steps"], 1):
+    for doc in parts:
+        con.print(f"\n[bold]{doc['key']}[/] ({doc['kind']}) = [green]{escape(str(doc['answer']))}[/]")
+        con.print(f"  LaTeX: {escape(doc['latex'])}")
+        if doc["note"]:
+            con.print(f"  [dim]{escape(doc['note'])}[/]")
+        for i, s in enumerate(doc["steps"], 1):
             con.print(f"  {i}. {escape(s['text'])}" + (f"\n     {escape(s['latex'])}" if s["latex"] else ""))
-        con.print("  checks: " + "; ".join(f"{c['name']} ({c['method']})" for c in part["checks"]))
+        con.print("  checks: " + "; ".join(f"{c['name']} ({c['method']})" for c in doc["checks"]))
 
 
 def _plain(value: Any) -> Any:
@@ -167,8 +173,14 @@ def _execute(problems: list[Problem], device: Device, limit: float, as_json: boo
 
     total = sum(len(part.checks) for p in problems for part in p.parts)
     with Progress(
-        TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.description}"), console=_console(stderr=True), transient=True, disable=as_json,
+        TextColumn("[bold]checking"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=_console(stderr=True),
+        transient=True,
+        disable=as_json,
     ) as progress:
         task = progress.add_task("", total=total)
 
@@ -207,14 +219,21 @@ def _print_summary(problems: list[Problem], out: Any, report: Path | None) -> No
         rs = [r for r in out.results if r.problem == p.id]
         n = {s: sum(r.status is s for r in rs) for s in Status}
         table.add_row(
-            p.id, str(len(p.parts)), f"[green]{n[Status.PASS]}[/]", f"[red]{n[Status.FAIL] or ''}[/]",
-            f"[magenta]{n[Status.ERROR] or ''}[/]", f"[yellow]{n[Status.SKIP] or ''}[/]", f"{sum(r.seconds for r in rs):.2f}",
+            p.id,
+            str(len(p.parts)),
+            f"[green]{n[Status.PASS]}[/]",
+            f"[red]{n[Status.FAIL] or ''}[/]",
+            f"[magenta]{n[Status.ERROR] or ''}[/]",
+            f"[yellow]{n[Status.SKIP] or ''}[/]",
+            f"{sum(r.seconds for r in rs):.2f}",
         )
     con = _console()
     con.print(table)
     for r in out.results:
         if r.status in (Status.FAIL, Status.ERROR):
-            con.print(f"[{style[r.status]}]{r.status}[/] {r.problem} {r.part} · {escape(r.check)}: {escape(r.evidence)}")
+            con.print(
+                f"[{style[r.status]}]{r.status}[/] {r.problem} {r.part} · {escape(r.check)}: {escape(r.evidence)}"
+            )
     c = out.counts()
     con.print(
         f"{len(out.results)} checks: [green]{c['pass']} passed[/], [red]{c['fail']} failed[/], "
@@ -225,7 +244,9 @@ def _print_summary(problems: list[Problem], out: Any, report: Path | None) -> No
 
 @app.command("all")
 def all_cmd(
-    report: Annotated[Path, typer.Option("--report", help="Where the markdown report goes.")] = Path("reports/REPORT.md"),
+    report: Annotated[Path, typer.Option("--report", help="Where the markdown report goes.")] = Path(
+        "reports/REPORT.md"
+    ),
     device: DeviceOpt = Device.cpu,
     bank: BankOpt = None,
     as_json: JsonOpt = False,

@@ -40,7 +40,7 @@ def _at(claim: Any, names: Mapping[str, str], cfg: Mapping[str, int]) -> Any:
     return evaluate(claim, {names[r]: cfg[r] for r in names})
 
 
-def size_formula_part(key: str, names: Mapping[str, str], note: str = "", sweep: int = 150) -> Part:
+def size_formula_part(key: str, names: Mapping[str, str], note: str = "", sweep: int = 100) -> Part:
     """A part whose answer is the output size of a (dilated) convolution as an expression.
 
     ``names`` maps roles (H, K, S, P and optionally D) to the symbol names the question uses.
@@ -56,7 +56,9 @@ def size_formula_part(key: str, names: Mapping[str, str], note: str = "", sweep:
         out = conv.conv_out(s["H"], s["K"], s["S"], s["P"], d)
         steps = (
             Step("Pad the input on both sides; the padded length is", sympy.latex(s["H"] + 2 * s["P"])),
-            Step("A dilated kernel spans", sympy.latex(span)) if dilation else Step("The kernel spans", sympy.latex(s["K"])),
+            Step("A dilated kernel spans", sympy.latex(span))
+            if dilation
+            else Step("The kernel spans", sympy.latex(s["K"])),
             Step(
                 "Window i (from 0) starts at i·stride and must end inside the padded input, so the largest i is",
                 sympy.latex(sympy.floor((s["H"] + 2 * s["P"] - span) / s["S"])),
@@ -72,7 +74,9 @@ def size_formula_part(key: str, names: Mapping[str, str], note: str = "", sweep:
             return bool(ok), f"at {cfg}: the claim gives {m}, which is not the number of windows that fit"
 
         return checks.at_points(
-            claim, prop, _configs(dilation, 300, ctx.seed + 1),
+            claim,
+            prop,
+            _configs(dilation, 120, ctx.seed + 1),
             "claim vs the window-count inequalities (m−1)·S + span ≤ H + 2P < m·S + span",
         )
 
@@ -80,7 +84,9 @@ def size_formula_part(key: str, names: Mapping[str, str], note: str = "", sweep:
         from verify.layers import conv_size, describe_conv
 
         return checks.sweep(
-            claim, _configs(dilation, sweep, ctx.seed), _bind(names),
+            claim,
+            _configs(dilation, sweep, ctx.seed),
+            _bind(names),
             lambda c: conv_size(c["H"], c["K"], c["S"], c["P"], c["D"]),
             describe_conv,
         )
@@ -98,7 +104,7 @@ def size_formula_part(key: str, names: Mapping[str, str], note: str = "", sweep:
     )
 
 
-def output_padding_part(key: str, names: Mapping[str, str], note: str = "", sweep: int = 80) -> Part:
+def output_padding_part(key: str, names: Mapping[str, str], note: str = "", sweep: int = 50) -> Part:
     """A part whose answer is the output_padding that makes a transposed convolution restore a convolution's input."""
     dilation = "D" in names
 
@@ -113,7 +119,10 @@ def output_padding_part(key: str, names: Mapping[str, str], note: str = "", swee
         solved = sympy.solve(sympy.Eq(tconv, s["H"]), op)[0]
         answer = conv.output_padding(s["H"], s["K"], s["S"], s["P"], d)
         steps = (
-            Step("The convolution gives", f"{sympy.latex(h_out)} = {sympy.latex(conv.conv_out(s['H'], s['K'], s['S'], s['P'], d))}"),
+            Step(
+                "The convolution gives",
+                f"{sympy.latex(h_out)} = {sympy.latex(conv.conv_out(s['H'], s['K'], s['S'], s['P'], d))}",
+            ),
             Step("The transposed convolution of that has size", f"{sympy.latex(tconv)}"),
             Step("Setting it equal to the original size and solving for P'", f"P' = {sympy.latex(solved)}"),
             Step(
@@ -137,7 +146,9 @@ def output_padding_part(key: str, names: Mapping[str, str], note: str = "", swee
             return back == cfg["H"], f"at {cfg}: conv gives {m}, transposed conv with P'={op} gives {back}"
 
         return checks.at_points(
-            claim, prop, _configs(dilation, 300, ctx.seed + 1),
+            claim,
+            prop,
+            _configs(dilation, 120, ctx.seed + 1),
             "claim substituted into the size formulas: transposed(conv(H)) = H",
         )
 
@@ -151,7 +162,10 @@ def output_padding_part(key: str, names: Mapping[str, str], note: str = "", swee
 
         small = [c for c in _configs(dilation, sweep * 3, ctx.seed) if c["H"] <= 40][:sweep]
         return checks.sweep(
-            claim, small, _bind(names), truth,
+            claim,
+            small,
+            _bind(names),
+            truth,
             lambda c: describe_conv(c, transposed=True) + " after " + describe_conv(c).split(" on ")[0],
         )
 
@@ -237,7 +251,9 @@ def chain_shapes(layers: Sequence[Layer], input_shape: tuple[int, ...]) -> list[
     return out
 
 
-def build_model(layers: Sequence[Layer], in_channels: int, device: str = "meta", in_override: Mapping[str, int] | None = None) -> Any:
+def build_model(
+    layers: Sequence[Layer], in_channels: int, device: str = "meta", in_override: Mapping[str, int] | None = None
+) -> Any:
     """The spec as a real nn.Sequential whose children are named after the layers.
 
     ``in_override`` forces a layer's in_channels (to test a claimed kernel depth).
@@ -318,7 +334,8 @@ def shape_parts(
             if layer.kind == "linear":
                 ok = claim == (*prev[:-1], layer.out)
                 return Outcome(
-                    ok, "claim vs a linear layer's rule (N, F) → (N, out)",
+                    ok,
+                    "claim vs a linear layer's rule (N, F) → (N, out)",
                     f"expected (N, {layer.out}) from {checks.fmt(prev)}, claim {checks.fmt(claim)}",
                 )
             return Outcome(claim == chain[i][1], "claim vs the layer's rule", f"expected {chain[i][1]}")
@@ -332,7 +349,8 @@ def shape_parts(
             model = build_model(layers, input_shape[-3])
             shapes = trace_shapes(model, input_shape, [key])
             return checks.exact(
-                tuple(claim), shapes[key],
+                tuple(claim),
+                shapes[key],
                 f"the real model (meta tensors) on {checks.fmt(tuple(input_shape))}: {key} = {getattr(model, key)!r}",
                 "torch forward shape",
             )
@@ -361,7 +379,9 @@ def _matrix_outcome(claim: Any, truth: Any, how: str) -> Outcome:
     return checks.close(claim, truth, 1e-12, how)
 
 
-def transposed_matrix_part(key: str, y: list[list[int]], w: list[list[int]], s: int = 1, p: int = 0, op: int = 0) -> Part:
+def transposed_matrix_part(
+    key: str, y: list[list[int]], w: list[list[int]], s: int = 1, p: int = 0, op: int = 0
+) -> Part:
     """The output of a worked transposed convolution: derived by scattering weighted kernel copies, checked by
     adjointness with the exact convolution and by F.conv_transpose2d."""
     from verify.arith import exact
@@ -375,10 +395,13 @@ def transposed_matrix_part(key: str, y: list[list[int]], w: list[list[int]], s: 
         if len(y) * len(y[0]) <= 4:
             copies = [
                 matrix_latex(exact.scatter_canvas(exact.unit(len(y), len(y[0]), i, j), w, s)).replace("0", "0")
-                for i in range(len(y)) for j in range(len(y[0]))
+                for i in range(len(y))
+                for j in range(len(y[0]))
             ]
             terms = [f"{y[i][j]}\\cdot" for i in range(len(y)) for j in range(len(y[0]))]
-            steps.append(Step("the copies, to be summed", " + ".join(t + c for t, c in zip(terms, copies, strict=True))))
+            steps.append(
+                Step("the copies, to be summed", " + ".join(t + c for t, c in zip(terms, copies, strict=True)))
+            )
         steps.append(Step(f"Summing the copies gives the {len(canvas)}×{len(canvas[0])} canvas", matrix_latex(canvas)))
         if p or op:
             steps.append(
@@ -403,11 +426,13 @@ def transposed_matrix_part(key: str, y: list[list[int]], w: list[list[int]], s: 
                 want = exact.inner(exact.correlate2d(exact.unit(n_out, n_out, i, j), w, s, p), y)
                 if rows[i][j] != want:
                     return Outcome(
-                        False, "claim vs adjointness ⟨conv(E_ij), Y⟩",
+                        False,
+                        "claim vs adjointness ⟨conv(E_ij), Y⟩",
                         f"entry ({i}, {j}): ⟨conv2d(E_{i}{j}, W, stride {s}, padding {p}), Y⟩ = {want}, claim {rows[i][j]}",
                     )
         return Outcome(
-            True, "claim vs adjointness ⟨conv(E_ij), Y⟩",
+            True,
+            "claim vs adjointness ⟨conv(E_ij), Y⟩",
             f"every entry equals ⟨conv2d(E_ij, W, stride {s}, padding {p}), Y⟩ exactly ({n_out}×{n_out} entries)",
         )
 
@@ -418,7 +443,9 @@ def transposed_matrix_part(key: str, y: list[list[int]], w: list[list[int]], s: 
         t = F.conv_transpose2d(
             torch.tensor(y, dtype=torch.float64, device=ctx.device)[None, None],
             torch.tensor(w, dtype=torch.float64, device=ctx.device)[None, None],
-            stride=s, padding=p, output_padding=op,
+            stride=s,
+            padding=p,
+            output_padding=op,
         )[0, 0]
         return _matrix_outcome(claim, t, f"F.conv_transpose2d(stride={s}, padding={p}, output_padding={op})")
 
@@ -460,7 +487,9 @@ def conv_matrix_part(key: str, x: list[list[int]], w: list[list[int]], s: int = 
     def zero_inserted(claim: Any, ctx: Context) -> Outcome:
         kernel = exact.dilate_kernel(w, d)
         truth = exact.correlate2d(x, kernel, s, p, 1)
-        return checks.close(claim, truth, 0.0, f"an ordinary convolution with the zero-inserted {len(kernel)}×{len(kernel)} kernel")
+        return checks.close(
+            claim, truth, 0.0, f"an ordinary convolution with the zero-inserted {len(kernel)}×{len(kernel)} kernel"
+        )
 
     def against_torch(claim: Any, ctx: Context) -> Outcome:
         import torch
@@ -469,7 +498,9 @@ def conv_matrix_part(key: str, x: list[list[int]], w: list[list[int]], s: int = 
         t = F.conv2d(
             torch.tensor(x, dtype=torch.float64, device=ctx.device)[None, None],
             torch.tensor(w, dtype=torch.float64, device=ctx.device)[None, None],
-            stride=s, padding=p, dilation=d,
+            stride=s,
+            padding=p,
+            dilation=d,
         )[0, 0]
         return _matrix_outcome(claim, t, f"F.conv2d(stride={s}, padding={p}, dilation={d})")
 

@@ -76,9 +76,7 @@ def trace_shapes(model: Any, input_shape: Sequence[int], names: Sequence[str]) -
     for name, child in model.named_children():
         if name in names:
             hooks.append(
-                child.register_forward_hook(
-                    lambda mod, inp, out, name=name: shapes.__setitem__(name, tuple(out.shape))
-                )
+                child.register_forward_hook(lambda mod, inp, out, name=name: shapes.__setitem__(name, tuple(out.shape)))
             )
     try:
         model(meta(*input_shape))

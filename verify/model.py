@@ -93,7 +93,7 @@ class Outcome:
     figures: tuple[Figure, ...] = ()
 
 
-class Skip(Exception):  # noqa: N818 - raised by a check to say it does not apply here (e.g. no GPU)
+class Skip(Exception):
     """Raised by a check that cannot run in this context."""
 
 

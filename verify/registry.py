@@ -119,8 +119,6 @@ def load_bank(extra: Sequence[str | Path] = (), builtin: bool = True) -> Bank:
         for problem in _problems_of(module, origin):
             _validate(problem, origin)
             if problem.id in by_id:
-                raise VerifyError(
-                    f"duplicate problem id '{problem.id}' in {by_id[problem.id].origin} and {origin}"
-                )
+                raise VerifyError(f"duplicate problem id '{problem.id}' in {by_id[problem.id].origin} and {origin}")
             by_id[problem.id] = problem
     return Bank(tuple(sorted(by_id.values(), key=lambda p: natural_key(p.id))))

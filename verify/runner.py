@@ -149,9 +149,17 @@ def run(
             for check in part.checks:
                 if derivation is None:
                     result = Result(
-                        problem.id, part.key, check.name, check.method, Status.ERROR,
-                        "not run", f"the derivation failed: {out.derivation_errors[key]}",
-                        None, None, "-", 0.0,
+                        problem.id,
+                        part.key,
+                        check.name,
+                        check.method,
+                        Status.ERROR,
+                        "not run",
+                        f"the derivation failed: {out.derivation_errors[key]}",
+                        None,
+                        None,
+                        "-",
+                        0.0,
                     )
                 else:
                     r = run_check(check, derivation.answer, ctx, limit)

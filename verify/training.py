@@ -39,12 +39,17 @@ def fit_exactly(
         torch.manual_seed(seed + restart)
         module = make()
         opt = torch.optim.LBFGS(
-            module.parameters(), lr=1, max_iter=max_iter, tolerance_grad=1e-14, tolerance_change=1e-16,
-            history_size=20, line_search_fn="strong_wolfe",
+            module.parameters(),
+            lr=1,
+            max_iter=max_iter,
+            tolerance_grad=1e-14,
+            tolerance_change=1e-16,
+            history_size=20,
+            line_search_fn="strong_wolfe",
         )
         losses: list[float] = []
 
-        def closure() -> Any:
+        def closure(module: Any = module, opt: Any = opt, losses: list[float] = losses) -> Any:
             opt.zero_grad()
             loss = ((module(x).squeeze(-1) - y) ** 2).mean()
             loss.backward()

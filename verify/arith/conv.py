@@ -13,7 +13,7 @@ expression, which the bank prints as the derived answer.
 >>> import sympy
 >>> H, K, S, P = sympy.symbols("H K S P", integer=True, positive=True)
 >>> conv_out(H, K, s=S, p=P)
-floor((H + 2*P - K)/S) + 1
+floor((H - K + 2*P)/S) + 1
 """
 
 from __future__ import annotations

@@ -33,10 +33,7 @@ def correlate2d(x: Sequence[Sequence[Any]], k: Sequence[Sequence[Any]], s: int =
     oh = (len(xp) - d * (kh - 1) - 1) // s + 1
     ow = (len(xp[0]) - d * (kw - 1) - 1) // s + 1
     return [
-        [
-            sum(xp[i * s + u * d][j * s + v * d] * k[u][v] for u in range(kh) for v in range(kw))
-            for j in range(ow)
-        ]
+        [sum(xp[i * s + u * d][j * s + v * d] * k[u][v] for u in range(kh) for v in range(kw)) for j in range(ow)]
         for i in range(oh)
     ]
 

@@ -73,7 +73,7 @@ def _checks_table(results: Sequence[Result], figure_link: Callable[[Figure], str
         )
         for fig in r.figures:
             figures.append(f"![{cell(fig.caption)}]({figure_link(fig)})  \n*{cell(fig.caption)}*")
-    return lines + ([""] + figures if figures else [])
+    return lines + (["", *figures] if figures else [])
 
 
 def render(
@@ -94,7 +94,14 @@ def render(
         "",
     ]
     for p in problems:
-        lines += ["---", "", f"## {p.id}", "", f"**{cell(p.title)}** · source: {p.source} · topics: {', '.join(p.topics)}", ""]
+        lines += [
+            "---",
+            "",
+            f"## {p.id}",
+            "",
+            f"**{cell(p.title)}** · source: {p.source} · topics: {', '.join(p.topics)}",
+            "",
+        ]
         lines += [f"> {p.statement}", ""]
         for part in p.parts:
             key = (p.id, part.key)
@@ -143,7 +150,12 @@ def versions() -> dict[str, str]:
 
     from verify import __version__
 
-    return {"verify": __version__, "torch": torch.__version__, "sympy": sympy.__version__, "python": platform.python_version()}
+    return {
+        "verify": __version__,
+        "torch": torch.__version__,
+        "sympy": sympy.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def write_report(problems: Sequence[Problem], out: RunOutput, path: Path, date: str | None = None) -> Path:

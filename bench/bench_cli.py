@@ -1,0 +1,72 @@
+"""Time `verify --help`, `verify list` and `verify all` against `python -c "import torch, sympy"` in one run.
+
+Usage: python bench/bench_cli.py [--repeat N] [--write]
+
+Each command runs N times (after one warm-up) in a fresh process; the median wall time is compared with the median
+import time. `verify all` writes its report into one temporary folder for all runs, so after the warm-up its figures
+are reused (steady state: a figure is redrawn only when its data changes, which costs a matplotlib import, ~0.8 s). With --write the table replaces the one between the markers in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+GOALS = {"verify --help": 0.1, "verify list": 0.1, "verify all": 2.0}
+
+
+def timed(cmd: list[str], repeat: int) -> float:
+    subprocess.run(cmd, capture_output=True, check=False)  # warm the file cache
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, check=False)
+        samples.append(time.perf_counter() - start)
+        if proc.returncode not in (0,):
+            raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.decode()[-500:]}")
+    return statistics.median(samples)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--write", action="store_true", help="record the table in bench/README.md")
+    args = ap.parse_args()
+    verify = shutil.which("verify", path=str(Path(sys.executable).parent)) or "verify"
+    with tempfile.TemporaryDirectory() as tmp:
+        cmds = {
+            'python -c "import torch, sympy"': [sys.executable, "-c", "import torch, sympy"],
+            "verify --help": [verify, "--help"],
+            "verify list": [verify, "list"],
+            "verify all": [verify, "all", "--report", f"{tmp}/REPORT.md"],
+        }
+        times = {name: timed(cmd, args.repeat) for name, cmd in cmds.items()}
+    base = times['python -c "import torch, sympy"']
+    rows = ["| command | median seconds | ratio to import | goal | met |", "|---|---:|---:|---:|---|"]
+    for name, t in times.items():
+        goal = GOALS.get(name)
+        met = "" if goal is None else ("yes" if t / base < goal else "**no**")
+        rows.append(f"| `{name}` | {t:.3f} | {t / base:.3f} | {'' if goal is None else f'< {goal}'} | {met} |")
+    table = "\n".join(rows)
+    where = f"{platform.python_version()}, {platform.machine()}, median of {args.repeat} runs after a warm-up"
+    print(table)
+    print(where)
+    if args.write:
+        readme = HERE / "README.md"
+        text = readme.read_text(encoding="utf-8")
+        start, end = "<!-- bench_cli:start -->", "<!-- bench_cli:end -->"
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        readme.write_text(f"{head}{start}\n{table}\n\n{where}\n{end}{tail}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The report: deterministic apart from its header line, atomic, every part present with its evidence."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from verify.report.markdown import HEADER_PREFIX, cell, render, write_atomic, write_report
+from verify.runner import run
+
+
+def _strip_header(text):
+    return "\n".join(line for line in text.splitlines() if not line.startswith(HEADER_PREFIX))
+
+
+def test_two_runs_give_the_same_report(bank, tmp_path):
+    problems = list(bank.problems)
+    a = write_report(problems, run(problems), tmp_path / "a" / "R.md", date="2000-01-01").read_text()
+    b = write_report(problems, run(problems), tmp_path / "b" / "R.md", date="2999-12-31").read_text()
+    assert a != b  # the header line differs...
+    assert _strip_header(a) == _strip_header(b)  # ...and nothing else
+    assert sum(line.startswith(HEADER_PREFIX) for line in a.splitlines()) == 1
+    figs_a = sorted(p.name for p in (tmp_path / "a" / "figures").iterdir())
+    figs_b = sorted(p.name for p in (tmp_path / "b" / "figures").iterdir())
+    assert figs_a == figs_b and figs_a
+    for name in figs_a:
+        assert (tmp_path / "a" / "figures" / name).read_bytes() == (tmp_path / "b" / "figures" / name).read_bytes()
+
+
+def test_every_part_has_answer_derivation_and_both_kinds_of_check(bank, run_output):
+    text = render(list(bank.problems), run_output, "<!-- generated x -->", lambda f: f"figures/{f.name}.png")
+    for p in bank.problems:
+        assert f"## {p.id}" in text
+        section = text.split(f"## {p.id}\n", 1)[1].split("\n## ", 1)[0]
+        for part in p.parts:
+            assert f"### `{part.key}`" in section
+        assert section.count("**Reference answer:** $") == len(p.parts)
+        assert "| symbolic |" in section and "| torch |" in section
+    assert "nn.ConvTranspose2d" in text and "F.conv_transpose2d(stride=2, padding=1, output_padding=1)" in text
+    assert "![" in text  # the XOR loss curves
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
+    target = tmp_path / "R.md"
+    write_atomic(target, "old\n")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        write_atomic(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["R.md"]
+
+
+def test_cells_escape_markdown():
+    assert cell("a | b\n<script>") == "a \\| b &lt;script&gt;"
