@@ -394,7 +394,7 @@ def transposed_matrix_part(
         steps = [Step(f"Each input entry stamps a copy of the kernel scaled by it, {s} apart (stride {s}):")]
         if len(y) * len(y[0]) <= 4:
             copies = [
-                matrix_latex(exact.scatter_canvas(exact.unit(len(y), len(y[0]), i, j), w, s)).replace("0", "0")
+                matrix_latex(exact.scatter_canvas(exact.unit(len(y), len(y[0]), i, j), w, s))
                 for i in range(len(y))
                 for j in range(len(y[0]))
             ]
