@@ -1,0 +1,96 @@
+"""Matrix-valued claims: sympy matrix expressions evaluated exactly at random instances of several sizes.
+
+A claim such as ``w0 − (2η/n) Xᵀ(X w0 − t)`` is a sympy expression over ``MatrixSymbol``s whose shapes use the size
+symbols ``n`` and ``d``. :func:`instances` draws random rational matrices for sizes with d > n, d < n and n = 1;
+:func:`evaluate` substitutes one instance and returns an explicit matrix (or a scalar for 1×1 results), so a claim can
+be compared exactly with sympy's own derivative and numerically with torch's autograd.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+
+n, d = sympy.symbols("n d", integer=True, positive=True)
+SIZES: tuple[tuple[int, int], ...] = ((2, 3), (3, 2), (1, 3), (3, 5), (4, 4))  # (n, d): d > n, d < n, n = 1, ...
+
+
+@dataclass(frozen=True)
+class Instance:
+    """Concrete values: sizes, scalars (exact rationals) and matrices (explicit sympy matrices)."""
+
+    sizes: dict[str, int]
+    scalars: dict[str, Any]
+    matrices: dict[str, sympy.ImmutableMatrix]
+
+    def describe(self) -> str:
+        return f"n={self.sizes['n']}, d={self.sizes['d']}" + "".join(f", {k}={v}" for k, v in self.scalars.items())
+
+
+def random_matrix(rng: random.Random, rows: int, cols: int) -> sympy.ImmutableMatrix:
+    return sympy.ImmutableMatrix(rows, cols, lambda i, j: sympy.Rational(rng.randint(-9, 9), rng.randint(1, 4)))
+
+
+def instances(
+    shapes: Mapping[str, tuple[Any, Any]],
+    scalars: Mapping[str, Callable[[random.Random], Any]],
+    derived: Mapping[str, Callable[[dict[str, sympy.ImmutableMatrix]], sympy.ImmutableMatrix]] | None = None,
+    sizes: Sequence[tuple[int, int]] = SIZES,
+    per_size: int = 2,
+    seed: int = 0,
+) -> list[Instance]:
+    """Random instances: each matrix named in ``shapes`` (rows, cols given with n, d or ints) drawn at random, each
+    scalar drawn by its function, and each ``derived`` matrix computed from the others (e.g. a = X w0 − t)."""
+    rng = random.Random(seed)
+    out = []
+    for nn, dd in sizes:
+        for _ in range(per_size):
+            sub = {n: nn, d: dd}
+            mats = {
+                name: random_matrix(rng, int(sympy.sympify(r).xreplace(sub)), int(sympy.sympify(c).xreplace(sub)))
+                for name, (r, c) in shapes.items()
+            }
+            for name, fn in (derived or {}).items():
+                mats[name] = fn(mats)
+            out.append(Instance({"n": nn, "d": dd}, {k: f(rng) for k, f in scalars.items()}, mats))
+    return out
+
+
+def evaluate(expr: Any, inst: Instance) -> Any:
+    """The claim at one instance, exactly: an explicit matrix, or a number where the result is 1×1 or scalar."""
+    expr = sympy.sympify(expr)
+    by_name = {s.name: s for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
+    scal = {by_name[k]: v for k, v in {**inst.sizes, **inst.scalars}.items() if k in by_name}
+    scal.update({s: inst.sizes[s.name] for s in (n, d)})
+    e = expr.xreplace(scal)
+    mats = {m: inst.matrices[m.name] for m in e.atoms(sympy.MatrixSymbol) if m.name in inst.matrices}
+    missing = {m.name for m in e.atoms(sympy.MatrixSymbol)} - set(inst.matrices)
+    if missing:
+        raise ValueError(f"no value for {', '.join(sorted(missing))}")
+    value = e.xreplace(mats).doit()
+    if isinstance(value, sympy.MatrixBase):
+        value = sympy.ImmutableMatrix(value).applyfunc(sympy.simplify)
+        return value[0, 0] if value.shape == (1, 1) else value
+    return sympy.simplify(value)
+
+
+def to_float(value: Any) -> Any:
+    """A numpy array (or float) of an exact value, for comparison with torch."""
+    import numpy as np
+
+    if isinstance(value, sympy.MatrixBase):
+        return np.array(value.tolist(), dtype=np.float64)
+    return float(value)
+
+
+def max_abs_diff(a: Any, b: Any) -> float:
+    import numpy as np
+
+    a, b = np.asarray(to_float(a) if not hasattr(a, "shape") else a, dtype=float), np.asarray(b, dtype=float)
+    if a.size != b.size:
+        return float("inf")
+    return float(np.max(np.abs(a.reshape(-1) - b.reshape(-1)))) if a.size else 0.0
