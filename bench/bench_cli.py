@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-GOALS = {"verify --help": 0.1, "verify list": 0.1, "verify all": 2.0}
+GOALS = {"verify --help": 0.1, "verify list": 0.1, "verify run (conv arithmetic + XOR)": 2.0}
+BASE_FAMILIES = ("problems/cpen455_hw2_conv.py", "problems/cpen455_hw2_xor.py", "problems/csc413_a2_conv.py", "problems/vu_dl_a3_conv.py")
 
 
 def timed(cmd: list[str], repeat: int) -> float:
@@ -41,11 +42,15 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="record the table in bench/README.md")
     args = ap.parse_args()
     verify = shutil.which("verify", path=str(Path(sys.executable).parent)) or "verify"
+    from verify.registry import load_bank
+
+    base_ids = [p.id for p in load_bank().problems if p.origin in BASE_FAMILIES]
     with tempfile.TemporaryDirectory() as tmp:
         cmds = {
             'python -c "import torch, sympy"': [sys.executable, "-c", "import torch, sympy"],
             "verify --help": [verify, "--help"],
             "verify list": [verify, "list"],
+            "verify run (conv arithmetic + XOR)": [verify, "run", *base_ids, "--report", f"{tmp}/BASE.md"],
             "verify all": [verify, "all", "--report", f"{tmp}/REPORT.md"],
         }
         times = {name: timed(cmd, args.repeat) for name, cmd in cmds.items()}

@@ -23,9 +23,21 @@ def mutants(kind: Kind, value: Any) -> list[tuple[str, Any]]:
         if t != [list(r) for r in value]:
             out.append(("transposed", t))
         return out
+    if kind is Kind.VECTOR:
+        first = [value[0] + 1, *value[1:]]
+        return [("first entry off by one", first), ("halved (a factor 2 lost)", [v / 2 for v in value])]
+    if kind is Kind.BIGO:
+        import sympy
+
+        t = sympy.Symbol("t", positive=True)
+        deg = sympy.degree(value.expr, t) if value.expr.free_symbols else 0
+        wrong = [deg + 1] + ([deg - 1] if deg > 0 else [])
+        return [(f"O(t^{k})", sympy.Order(t**k, (t, sympy.oo))) for k in wrong]
     if kind is Kind.EXPR:
         import sympy
 
+        if isinstance(value, sympy.MatrixExpr):
+            return [("doubled", 2 * value), ("negated", -value)]
         out = [("plus one", value + 1), ("doubled", 2 * value)]
         floors = list(value.atoms(sympy.floor))
         if floors:

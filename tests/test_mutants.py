@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mutants import mutants
 
-from verify.model import Context, Status
+from verify.model import Context, Kind, Status
 from verify.runner import run_check
 
 
@@ -20,6 +20,8 @@ def _cases():
 @pytest.mark.parametrize(("problem_id", "key"), list(_cases()))
 def test_every_check_fails_on_every_mutant(bank, run_output, problem_id, key):
     part = bank.get(problem_id).part(key)
+    if part.kind is Kind.TEXT:
+        pytest.skip("text parts are explanations, never graded: their checks verify the facts the text states")
     reference = run_output.derivations[(problem_id, key)].answer
     for name, wrong in mutants(part.kind, reference):
         for check in part.checks:
@@ -43,13 +45,28 @@ def test_every_reference_passes(run_output):
         ("cpen455-hw2/3.2", "output_padding", "H - (S*(floor((H + 2*P - K)/S) + 1) - 2*P + K)", "H' used for H' - 1"),
         ("cpen455-hw2/4.3", "output_padding", "Mod(H + 2*P - K, S)", "dilation ignored"),
         ("vu-dl-a3/conv", "params", "C_in*C_out*K_h*K_w + C_out", "bias counted"),
+        ("csc413-a2/2.2.1", "w1", "w0 - eta*X.T*a", "the gradient without its 2/n"),
+        ("csc413-a2/2.2.1", "w1", "w0 + 2*eta/n*X.T*a", "the sign of the step"),
+        ("csc413-a2/2.2.3", "eta_star", "n*(a.T*X*X.T*a)*(a.T*X*X.T*X*X.T*a).I", "a factor 2 lost"),
+        ("csc413-a2/2.3.2", "lambda_tilde", "lam/eta", "λ̃ = λ/η"),
+        (
+            "csc413-a2/2.3.1",
+            "w1_l2",
+            "(1 - eta*lambda_tilde)*w0 - 2*eta/n*X.T*(X*w0 - t)",
+            "the L2 gradient without its 2",
+        ),
+        ("csc413-a2/1.1.1", "w_hat", "X.T*t", "no inverse"),
     ],
 )
 def test_named_slips_fail(bank, problem_id, key, wrong, why):
     import sympy
 
+    from problems.csc413_a2_optim import _sym
+
     part = bank.get(problem_id).part(key)
     names = {n: sympy.Symbol(n, integer=True, positive=True) for n in part.symbols}
+    names.update(_sym())
+    names["lam"] = names["lambda"]  # `lambda` is a Python keyword
     claim = sympy.sympify(wrong, locals=names)  # test-authored text, never an answer file
     for check in part.checks:
         assert run_check(check, claim, Context()).status is Status.FAIL, (why, check.name)
@@ -72,3 +89,27 @@ def test_equivalent_form_passes(bank):
     h_out = sympy.floor((H + 2 * P - K) / S) + 1
     for check in part.checks:
         assert run_check(check, H - (S * (h_out - 1) - 2 * P + K), Context()).status is Status.PASS
+
+
+def test_student_rmsprop_step_fails(bank):
+    """The write-up took the gradient at w₀ as [−2, −1] (the factor 2·2 lost) and built w₁ on it; both parts fail."""
+    import sympy
+
+    eta, beta, eps = sympy.symbols("eta beta epsilon", positive=True)
+    grad = bank.get("csc413-a2/1.2.1").part("grad_w0")
+    w1 = bank.get("csc413-a2/1.2.1").part("w1")
+    student_w1 = [2 * eta / (2 * sympy.sqrt(1 - beta) + eps), eta / (sympy.sqrt(1 - beta) + eps)]
+    for check in grad.checks:
+        assert run_check(check, [-2, -1], Context()).status is Status.FAIL
+    for check in w1.checks:
+        assert run_check(check, student_w1, Context()).status is Status.FAIL
+
+
+def test_student_forward_memory_fails(bank):
+    """The write-up gives O(t) for the forward pass; without a graph it is O(1)."""
+    import sympy
+
+    t = sympy.Symbol("t", positive=True)
+    part = bank.get("csc413-a2/2.1.2").part("forward_memory")
+    for check in part.checks:
+        assert run_check(check, sympy.Order(t, (t, sympy.oo)), Context()).status is Status.FAIL
