@@ -21,7 +21,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 GOALS = {"verify --help": 0.1, "verify list": 0.1, "verify run (conv arithmetic + XOR)": 2.0}
-BASE_FAMILIES = ("problems/cpen455_hw2_conv.py", "problems/cpen455_hw2_xor.py", "problems/csc413_a2_conv.py", "problems/vu_dl_a3_conv.py")
+BASE_FAMILIES = (
+    "problems/cpen455_hw2_conv.py",
+    "problems/cpen455_hw2_xor.py",
+    "problems/csc413_a2_conv.py",
+    "problems/vu_dl_a3_conv.py",
+)
 
 
 def timed(cmd: list[str], repeat: int) -> float:

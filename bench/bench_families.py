@@ -56,7 +56,9 @@ def main() -> None:
         n_checks = sum(len(part.checks) for p in problems for part in p.parts)
         goal = GOALS.get(origin)
         met = "" if goal is None else ("yes" if t < goal else "**no**")
-        rows.append(f"| `{origin}` | {len(problems)} | {n_checks} | {t:.2f} | {'' if goal is None else f'< {goal:g} s'} | {met} |")
+        rows.append(
+            f"| `{origin}` | {len(problems)} | {n_checks} | {t:.2f} | {'' if goal is None else f'< {goal:g} s'} | {met} |"
+        )
     table = "\n".join(rows)
     where = f"{platform.python_version()}, {platform.machine()}, median of {args.repeat} runs after a warm-up round"
     print(table)
