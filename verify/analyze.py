@@ -1,0 +1,188 @@
+"""Per-layer facts about any nn.Module: output shapes, parameters, operation counts, outputs and receptive fields.
+
+Shapes and counts come from one forward pass on meta tensors (a 100×3×512×512 input costs nothing): forward hooks on
+every module record input and output shapes, and each leaf layer's work is computed from
+:mod:`verify.arith.counts`. Data (:class:`LayerInfo`), totals (:class:`Analysis`) and rendering (the CLI) are kept
+apart. Receptive fields are measured separately (:mod:`verify.receptive`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from verify.arith.counts import Convention, Work, conv2d_work, conv_transpose2d_work, linear_work
+
+
+@dataclass
+class LayerInfo:
+    name: str
+    type: str
+    depth: int
+    leaf: bool
+    output_shape: tuple[int, ...] = ()
+    params: int = 0
+    trainable: int = 0
+    work: Work = field(default_factory=Work)
+    count: int = 0  # the work under the analysis's convention
+    outputs: int = 0  # elements of the output tensor ("neurons")
+    receptive_field: dict[str, list[int]] | None = None
+
+
+@dataclass
+class Analysis:
+    model: str
+    input_shape: tuple[int, ...]
+    convention: Convention
+    layers: list[LayerInfo]
+    output_shape: tuple[int, ...]
+    params: int
+    trainable: int
+
+    @property
+    def leaves(self) -> list[LayerInfo]:
+        return [layer for layer in self.layers if layer.leaf]
+
+    def total(self, attr: str = "count") -> int:
+        return int(sum(getattr(layer, attr) for layer in self.leaves))
+
+    def total_work(self) -> Work:
+        ws = [layer.work for layer in self.leaves]
+        return Work(*(sum(getattr(w, f) for w in ws) for f in ("macs", "dots", "bias_outputs", "elementwise", "batchnorm")))
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    return math.prod(shape) if shape else 0
+
+
+def layer_work(module: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> Work:
+    """The work of one leaf module for the given input and output shapes (zero for layers that only move data)."""
+    import torch.nn as nn
+
+    outs = _numel(out_shape)
+    if isinstance(module, nn.Conv2d):
+        n = math.prod(out_shape[:-3]) if len(out_shape) > 3 else 1
+        kh, kw = module.kernel_size
+        w = conv2d_work(n, module.in_channels, module.out_channels, out_shape[-2], out_shape[-1], kh, kw, module.groups)
+        return w if module.bias is not None else Work(w.macs, w.dots, 0)
+    if isinstance(module, nn.ConvTranspose2d):
+        n = math.prod(in_shape[:-3]) if len(in_shape) > 3 else 1
+        kh, kw = module.kernel_size
+        w = conv_transpose2d_work(
+            n, module.in_channels, module.out_channels, in_shape[-2], in_shape[-1], kh, kw, module.groups, outs
+        )
+        return w if module.bias is not None else Work(w.macs, w.dots, 0)
+    if isinstance(module, nn.Linear):
+        rows = _numel(out_shape) // module.out_features
+        w = linear_work(rows, module.in_features, module.out_features)
+        return w if module.bias is not None else Work(w.macs, w.dots, 0)
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+        return Work(batchnorm=2 * outs)
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        k = module.kernel_size if isinstance(module.kernel_size, tuple) else (module.kernel_size,) * 2
+        window = k[0] * k[1]
+        return Work(elementwise=outs * (window - 1 if isinstance(module, nn.MaxPool2d) else window))
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        window = _numel(in_shape) // max(outs, 1)
+        return Work(elementwise=outs * window)
+    if isinstance(module, nn.Upsample):
+        per = 0 if module.mode == "nearest" else 7  # bilinear: 4 multiplies and 3 additions per output
+        return Work(elementwise=outs * per)
+    if isinstance(module, (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.ELU)):
+        return Work(elementwise=outs)
+    return Work()
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return tuple(int(s) for s in x.shape)
+    if isinstance(x, (tuple, list)) and x and isinstance(x[0], torch.Tensor):
+        return tuple(int(s) for s in x[0].shape)
+    return ()
+
+
+def analyze(model: Any, input_shape: tuple[int, ...], convention: Convention | None = None, name: str = "model") -> Analysis:
+    """Run ``model`` on a meta tensor of ``input_shape`` and return per-layer shapes, parameters and counts."""
+    import torch
+
+    from verify import VerifyError
+
+    convention = convention or Convention()
+    params = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    meta = copy.deepcopy(model).to("meta")
+    infos: dict[str, LayerInfo] = {}
+    order: list[str] = []
+    hooks = []
+    for mod_name, module in meta.named_modules():
+        if mod_name == "":
+            continue
+        leaf = not any(True for _ in module.children())
+        own = sum(p.numel() for p in module.parameters())
+        own_t = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        info = LayerInfo(mod_name, type(module).__name__, mod_name.count(".") + 1, leaf, params=own, trainable=own_t)
+        infos[mod_name] = info
+        order.append(mod_name)
+
+        def hook(mod: Any, inp: Any, out: Any, info: LayerInfo = info) -> None:
+            out_shape = _shape(out)
+            in_shape = _shape(inp)
+            info.output_shape = out_shape
+            info.outputs += _numel(out_shape)
+            if info.leaf:
+                w = layer_work(mod, in_shape, out_shape)
+                prev = info.work
+                info.work = Work(*(getattr(prev, f) + getattr(w, f) for f in ("macs", "dots", "bias_outputs", "elementwise", "batchnorm")))
+
+        hooks.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            out = meta(torch.empty(*input_shape, device="meta"))
+    except Exception as exc:  # a model that cannot run on this input is the user's input error, in one line
+        raise VerifyError(f"the model cannot run on input {tuple(input_shape)}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    finally:
+        for h in hooks:
+            h.remove()
+    layers = [infos[n] for n in order if infos[n].output_shape or infos[n].leaf]
+    for info in layers:
+        info.count = convention.total(info.work)
+    # containers: sums of their leaves
+    for info in layers:
+        if not info.leaf:
+            kids = [x for x in layers if x.leaf and x.name.startswith(info.name + ".")]
+            info.work = Work(*(sum(getattr(k.work, f) for k in kids) for f in ("macs", "dots", "bias_outputs", "elementwise", "batchnorm")))
+            info.count = sum(k.count for k in kids)
+    return Analysis(name, tuple(input_shape), convention, layers, _shape(out), params, trainable)
+
+
+def torch_flops(model: Any, input_shape: tuple[int, ...]) -> dict[str, int]:
+    """torch.utils.flop_counter's FLOPs per module (2 per multiply-accumulate for convolutions and matmuls)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    meta = copy.deepcopy(model).to("meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        meta(torch.empty(*input_shape, device="meta"))
+    out: dict[str, int] = {}
+    for key, ops in counter.get_flop_counts().items():
+        out[key] = int(sum(ops.values()))
+    return out
+
+
+def flop_counter_agreement(model: Any, input_shape: tuple[int, ...]) -> list[tuple[str, int, int]]:
+    """(layer, our 2·MACs, torch's FLOPs) for every convolution, transposed convolution and linear layer."""
+    import torch.nn as nn
+
+    theirs = torch_flops(model, input_shape)
+    top = type(model).__name__
+    ours = analyze(model, input_shape, Convention("flops"))
+    rows = []
+    for layer in ours.leaves:
+        module = model.get_submodule(layer.name)
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            rows.append((layer.name, 2 * int(layer.work.macs), theirs.get(f"{top}.{layer.name}", 0)))
+    return rows

@@ -1,0 +1,99 @@
+"""Operation counts of layers under named conventions, as formulas on ints or sympy symbols.
+
+A layer's work is described by a :class:`Work`: multiply-accumulates (``macs``), the number of outputs that receive a
+bias, and element-wise operations (pooling, activations, normalization, interpolation). A :class:`Convention` turns
+that into one number:
+
+- ``macs``: multiply-accumulates (bias adds and element-wise work added only when the convention says so);
+- ``flops``: 2 · MACs (a multiply and an add each), plus one add per output for a bias;
+- ``exact``: k multiplies and k − 1 additions per dot product of length k, plus one add per output for a bias.
+
+Transposed convolution is counted per *input* element (C_in/g · C_out · k² per input position): the zeros a stride
+inserts are never multiplied. Grouped and depthwise convolution divide by the groups once.
+
+>>> conv2d_work(1, 3, 128, 256, 256, 5, 5).macs
+503316480
+>>> conv_transpose2d_work(1, 1, 1, 3, 3, 3, 3).macs
+81
+>>> Convention("exact").total(Work(macs=12, dots=4))
+20
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Num = Any
+
+
+@dataclass(frozen=True)
+class Work:
+    macs: Num = 0
+    dots: Num = 0  # dot products (outputs that are sums of products)
+    bias_outputs: Num = 0  # outputs that receive a bias add
+    elementwise: Num = 0  # pooling, activation, normalization and interpolation operations
+    batchnorm: Num = 0  # element-wise scale-and-shift operations of a normalization layer
+
+
+@dataclass(frozen=True)
+class Convention:
+    unit: str = "macs"  # macs | flops | exact
+    bias: bool = False
+    batchnorm: bool = False  # count BatchNorm (2 operations per element) instead of folding it into the conv
+    elementwise: bool = False  # count pooling, activations and interpolation
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("macs", "flops", "exact"):
+            from verify import VerifyError
+
+            raise VerifyError(f"unknown counting unit '{self.unit}' (use macs, flops or exact)")
+
+    def total(self, w: Work) -> Num:
+        if self.unit == "macs":
+            core = w.macs
+        elif self.unit == "flops":
+            core = 2 * w.macs
+        else:
+            core = 2 * w.macs - w.dots
+        extra = (w.bias_outputs if self.bias else 0) + (w.elementwise if self.elementwise else 0)
+        return core + extra + (w.batchnorm if self.batchnorm else 0)
+
+    def describe(self) -> str:
+        unit = {
+            "macs": "multiply-accumulates (MACs)",
+            "flops": "FLOPs = 2·MACs",
+            "exact": "exact operations: k multiplies and k−1 additions per dot product",
+        }[self.unit]
+        parts = [
+            unit,
+            "bias adds counted" if self.bias else "bias not counted",
+            "BatchNorm counted (2 per element)" if self.batchnorm else "BatchNorm folded (0)",
+            "pooling/activations/upsampling counted" if self.elementwise else "pooling/activations/upsampling not counted",
+        ]
+        return "; ".join(parts)
+
+
+def conv2d_work(n: Num, c_in: Num, c_out: Num, h_out: Num, w_out: Num, kh: Num, kw: Num, groups: Num = 1) -> Work:
+    """N · C_out · H_out · W_out dot products, each of length (C_in/g) · kh · kw."""
+    outs = n * c_out * h_out * w_out
+    k = (c_in // groups if isinstance(c_in, int) and isinstance(groups, int) else c_in / groups) * kh * kw
+    return Work(macs=outs * k, dots=outs, bias_outputs=outs)
+
+
+def conv_transpose2d_work(
+    n: Num, c_in: Num, c_out: Num, h_in: Num, w_in: Num, kh: Num, kw: Num, groups: Num = 1, outputs: Num = None
+) -> Work:
+    """Every input element is multiplied by its group's C_out/g · kh · kw weights: N · C_in · H_in · W_in · (C_out/g) · kh · kw.
+
+    ``outputs`` (N · C_out · H_out · W_out) sets the bias adds and the dot products the exact convention subtracts.
+    """
+    per = (c_out // groups if isinstance(c_out, int) and isinstance(groups, int) else c_out / groups) * kh * kw
+    macs = n * c_in * h_in * w_in * per
+    outs = outputs if outputs is not None else 0
+    return Work(macs=macs, dots=outs, bias_outputs=outs)
+
+
+def linear_work(rows: Num, n_in: Num, n_out: Num) -> Work:
+    outs = rows * n_out
+    return Work(macs=outs * n_in, dots=outs, bias_outputs=outs)
