@@ -50,7 +50,9 @@ class Analysis:
 
     def total_work(self) -> Work:
         ws = [layer.work for layer in self.leaves]
-        return Work(*(sum(getattr(w, f) for w in ws) for f in ("macs", "dots", "bias_outputs", "elementwise", "batchnorm")))
+        return Work(
+            *(sum(getattr(w, f) for w in ws) for f in ("macs", "dots", "bias_outputs", "elementwise", "batchnorm"))
+        )
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -105,7 +107,9 @@ def _shape(x: Any) -> tuple[int, ...]:
     return ()
 
 
-def analyze(model: Any, input_shape: tuple[int, ...], convention: Convention | None = None, name: str = "model") -> Analysis:
+def analyze(
+    model: Any, input_shape: tuple[int, ...], convention: Convention | None = None, name: str = "model"
+) -> Analysis:
     """Run ``model`` on a meta tensor of ``input_shape`` and return per-layer shapes, parameters and counts."""
     import torch
 
@@ -136,14 +140,21 @@ def analyze(model: Any, input_shape: tuple[int, ...], convention: Convention | N
             if info.leaf:
                 w = layer_work(mod, in_shape, out_shape)
                 prev = info.work
-                info.work = Work(*(getattr(prev, f) + getattr(w, f) for f in ("macs", "dots", "bias_outputs", "elementwise", "batchnorm")))
+                info.work = Work(
+                    *(
+                        getattr(prev, f) + getattr(w, f)
+                        for f in ("macs", "dots", "bias_outputs", "elementwise", "batchnorm")
+                    )
+                )
 
         hooks.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad():
             out = meta(torch.empty(*input_shape, device="meta"))
     except Exception as exc:  # a model that cannot run on this input is the user's input error, in one line
-        raise VerifyError(f"the model cannot run on input {tuple(input_shape)}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        raise VerifyError(
+            f"the model cannot run on input {tuple(input_shape)}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        ) from exc
     finally:
         for h in hooks:
             h.remove()
@@ -154,7 +165,12 @@ def analyze(model: Any, input_shape: tuple[int, ...], convention: Convention | N
     for info in layers:
         if not info.leaf:
             kids = [x for x in layers if x.leaf and x.name.startswith(info.name + ".")]
-            info.work = Work(*(sum(getattr(k.work, f) for k in kids) for f in ("macs", "dots", "bias_outputs", "elementwise", "batchnorm")))
+            info.work = Work(
+                *(
+                    sum(getattr(k.work, f) for k in kids)
+                    for f in ("macs", "dots", "bias_outputs", "elementwise", "batchnorm")
+                )
+            )
             info.count = sum(k.count for k in kids)
     return Analysis(name, tuple(input_shape), convention, layers, _shape(out), params, trainable)
 

@@ -93,7 +93,8 @@ def propagate(layers: Sequence[AxisLayer], positions: Sequence[int] | None = Non
 def closed_form(layers: Sequence[AxisLayer]) -> list[int | None]:
     """The classical recursion r ← r + (k − 1)·d·j, j ← j·s for chains of convolutions and pooling (no transposed
     layers or upsampling, where the receptive field differs between positions)."""
-    r, j, out = 1, 1, []
+    r, j = 1, 1
+    out: list[int | None] = []
     for layer in layers:
         if layer.kind == "full":
             out.append(None)
@@ -116,7 +117,7 @@ def positive_copy(model: Any) -> Any:
     import torch.nn as nn
 
     m = copy.deepcopy(model).to("cpu").double().eval()
-    for name, child in list(m.named_modules()):
+    for child in list(m.modules()):
         for cname, c in list(child.named_children()):
             if isinstance(c, nn.MaxPool2d):
                 setattr(child, cname, nn.AvgPool2d(c.kernel_size, c.stride, c.padding, ceil_mode=c.ceil_mode))

@@ -69,7 +69,9 @@ class Convention:
             unit,
             "bias adds counted" if self.bias else "bias not counted",
             "BatchNorm counted (2 per element)" if self.batchnorm else "BatchNorm folded (0)",
-            "pooling/activations/upsampling counted" if self.elementwise else "pooling/activations/upsampling not counted",
+            "pooling/activations/upsampling counted"
+            if self.elementwise
+            else "pooling/activations/upsampling not counted",
         ]
         return "; ".join(parts)
 
