@@ -155,8 +155,16 @@ def measure(
         del probe
         out_shape = captured[0].shape
         captured.clear()
-        if len(out_shape) < 4:
-            return RF(None, None, Fraction(0)), False
+        if len(out_shape) < 4:  # not spatial: does one output unit see every input pixel?
+            x = torch.ones(1, *input_shape[1:], dtype=torch.float64, requires_grad=True)
+            m(x)
+            (g,) = torch.autograd.grad(captured[0].reshape(-1)[0], x)
+            seen = (g.abs().sum(dim=1) > 0)[0]
+            if bool(seen.all()):
+                return RF(None, None, Fraction(0)), False
+            nz = seen.nonzero()
+            size = max(int(nz[:, 0].max() - nz[:, 0].min()), int(nz[:, 1].max() - nz[:, 1].min())) + 1
+            return RF(size, size, Fraction(0)), False
         hc, wc = out_shape[-2] // 2, out_shape[-1] // 2
         units = [(hc + dr, wc) for dr in range(-radius, radius + 1) if 0 <= hc + dr < out_shape[-2]]
         units += [(hc, wc + dc) for dc in range(-radius, radius + 1) if dc and 0 <= wc + dc < out_shape[-1]]

@@ -12,7 +12,7 @@ Transposed convolution is counted per *input* element (C_in/g · C_out · k² pe
 inserts are never multiplied. Grouped and depthwise convolution divide by the groups once.
 
 >>> conv2d_work(1, 3, 128, 256, 256, 5, 5).macs
-503316480
+629145600
 >>> conv_transpose2d_work(1, 1, 1, 3, 3, 3, 3).macs
 81
 >>> Convention("exact").total(Work(macs=12, dots=4))

@@ -1,0 +1,326 @@
+"""cpen455-hw2: parameter counts (2.3, 2.4), receptive fields (2.6, 7), grouped and depthwise-separable convolution (5, 6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from problems.cpen455_hw2_conv import INPUT, NET, SEED, STATEMENT_2
+from verify import checks
+from verify.conv_parts import Layer
+from verify.count_parts import index_count, network_param_parts, rf_parts, with_bias
+from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
+
+PARAM_KEYS = {"H1": "H1", "H2": "H2", "H3": "H3", "H4": "H4", "Y": "Y"}
+
+NET7 = (
+    Layer("H1", "conv", out=32, k=5, s=2, p=2),
+    Layer("relu1", "relu"),
+    Layer("H2", "dwconv", out=32, k=5, s=2, p=2),
+    Layer("relu2", "relu"),
+    Layer("H3", "conv", out=64, k=1, s=1, p=0),
+    Layer("relu3", "relu"),
+    Layer("H4", "tconv", out=32, k=3, s=2, p=0),
+    Layer("relu4", "relu"),
+    Layer("H5", "avgpool", k=2, s=2, p=0),
+    Layer("flat", "flatten"),
+    Layer("Y", "linear", out=10),
+)
+
+SYMS = ("B", "C", "H", "W", "K", "N", "M")
+
+
+def _s() -> dict[str, Any]:
+    import sympy
+
+    return {n: sympy.Symbol(n, integer=True, positive=True) for n in SYMS}
+
+
+def _sweep_configs(seed: int, grouped: bool) -> list[dict[str, int]]:
+    def gen(r: Any) -> dict[str, int]:
+        m = r.randint(1, 4) if grouped else 1
+        return {
+            "B": r.randint(1, 3),
+            "C": m * r.randint(1, 4),
+            "N": m * r.randint(1, 4),
+            "K": r.choice([1, 3, 5]),
+            "H": r.randint(5, 12),
+            "W": r.randint(5, 12),
+            "M": m,
+        }
+
+    return checks.random_configs(40, seed, gen)
+
+
+def _params_part(key: str, grouped: bool) -> Part:
+    def derive() -> Derivation:
+        import sympy
+
+        s = _s()
+        g = s["M"] if grouped else 1
+        ans = s["C"] * s["K"] ** 2 * s["N"] / g
+        steps = [
+            Step(
+                "Each of the N filters spans K×K positions of the C/g channels of its group (no bias).",
+                sympy.latex(ans),
+            )
+        ]
+        if grouped:
+            steps.insert(
+                0,
+                Step(
+                    "M groups, each mapping C/M input channels to N/M output channels with K×K kernels:",
+                    r"M \cdot \frac{N}{M} \cdot \frac{C}{M} K^2",
+                ),
+            )
+        return Derivation(ans, tuple(steps))
+
+    def by_indices(claim: Any, ctx: Context) -> Outcome:
+        from verify.symbolic import equal
+
+        s = _s()
+        count = index_count(s["C"], s["N"], s["K"], s["K"], s["M"] if grouped else 1)
+        cmp = equal(
+            claim,
+            count,
+            valid=lambda pt: not grouped or all(v % pt[s["M"]] == 0 for k, v in pt.items() if k.name in ("C", "N")),
+        )
+        return Outcome(
+            cmp.equal, "claim vs a sum over filters, channels and kernel positions", f"{count}: {cmp.detail}"
+        )
+
+    def numel(claim: Any, ctx: Context) -> Outcome:
+        import torch.nn as nn
+
+        def truth(c: dict[str, int]) -> int:
+            layer = nn.Conv2d(c["C"], c["N"], c["K"], padding=c["K"] // 2, groups=c["M"], bias=False, device="meta")
+            return sum(p.numel() for p in layer.parameters())
+
+        return checks.sweep(
+            claim,
+            _sweep_configs(ctx.seed, grouped),
+            {n: n for n in SYMS},
+            truth,
+            lambda c: f"nn.Conv2d({c['C']}, {c['N']}, {c['K']}, groups={c['M']}, bias=False)",
+        )
+
+    return Part(
+        key,
+        Kind.EXPR,
+        derive,
+        (checks.symbolic("index-range count", by_indices), checks.torch_check("numel of nn.Conv2d", numel)),
+        symbols=SYMS if grouped else ("C", "K", "N"),
+        note="Weights only (the question ignores bias); half padding keeps H×W.",
+    )
+
+
+# ---- 6: vanilla versus depthwise-separable ---------------------------------------------------------------------------
+
+OPS_NOTE = (
+    "Operations are multiplications plus additions (k multiplies and k − 1 additions per dot product of length "
+    "k, no bias). In MACs: vanilla B·H·W·N·C·K², separable B·H·W·C·(K² + N); FLOPs = 2·MACs."
+)
+
+
+def _derive_6(key: str) -> Derivation:
+    import sympy
+
+    s = _s()
+    B, C, H, W, K, N = (s[x] for x in "BCHWKN")
+    values = {
+        "params_vanilla": C * K**2 * N,
+        "params_separable": C * K**2 + C * N,
+        "ops_vanilla": B * H * W * N * (2 * C * K**2 - 1),
+        "ops_separable": B * C * H * W * (2 * K**2 - 1) + B * H * W * N * (2 * C - 1),
+    }
+    steps = {
+        "params_vanilla": [Step("N filters of size K×K×C", sympy.latex(values["params_vanilla"]))],
+        "params_separable": [
+            Step(
+                "a depthwise K×K filter per channel (C·K²) and a pointwise 1×1×C filter per output (C·N)",
+                sympy.latex(values["params_separable"]),
+            )
+        ],
+        "ops_vanilla": [
+            Step(
+                "B·N·H·W outputs, each a dot product of length C·K²: C·K² multiplies and C·K² − 1 additions",
+                sympy.latex(values["ops_vanilla"]),
+            )
+        ],
+        "ops_separable": [
+            Step(
+                "depthwise: B·C·H·W dot products of length K²; pointwise: B·N·H·W dot products of length C",
+                sympy.latex(values["ops_separable"]),
+            )
+        ],
+    }
+    return Derivation(values[key], tuple(steps[key]))
+
+
+def _layers_6(c: dict[str, int], separable: bool) -> list[Any]:
+    import torch.nn as nn
+
+    if not separable:
+        return [nn.Conv2d(c["C"], c["N"], c["K"], padding=c["K"] // 2, bias=False, device="meta")]
+    return [
+        nn.Conv2d(c["C"], c["C"], c["K"], padding=c["K"] // 2, groups=c["C"], bias=False, device="meta"),
+        nn.Conv2d(c["C"], c["N"], 1, bias=False, device="meta"),
+    ]
+
+
+def _torch_6(key: str) -> Any:
+    def check(claim: Any, ctx: Context) -> Outcome:
+        import torch
+        from torch.utils.flop_counter import FlopCounterMode
+
+        separable = key.endswith("separable")
+
+        def truth(c: dict[str, int]) -> int:
+            layers = _layers_6(c, separable)
+            if key.startswith("params"):
+                return sum(p.numel() for layer in layers for p in layer.parameters())
+            # torch counts 2 FLOPs per multiply-accumulate; a dot product of length k has k − 1 additions, so the
+            # exact count is torch's FLOPs minus one per output of each layer
+            x = torch.empty(c["B"], c["C"], c["H"], c["W"], device="meta")
+            total = 0
+            for layer in layers:
+                with FlopCounterMode(display=False) as fc:
+                    y = layer(x)
+                total += fc.get_total_flops() - y.numel()
+                x = y
+            return int(total)
+
+        what = (
+            "numel of"
+            if key.startswith("params")
+            else "torch's flop counter (2 per MAC) minus one addition per output of"
+        )
+        return checks.sweep(
+            claim,
+            _sweep_configs(ctx.seed, False),
+            {n: n for n in "BCHWKN"},
+            truth,
+            lambda c: (
+                f"{what} {'depthwise + pointwise' if separable else 'a vanilla'} nn.Conv2d, "
+                f"C={c['C']}, N={c['N']}, K={c['K']}, input {c['B']}×{c['C']}×{c['H']}×{c['W']}"
+            ),
+        )
+
+    return check
+
+
+def _symbolic_6(key: str) -> Any:
+    """Count by summing over every output and every term of its dot product (sympy summations)."""
+
+    def check(claim: Any, ctx: Context) -> Outcome:
+        import sympy
+
+        from verify.symbolic import equal
+
+        s = _s()
+        B, C, H, W, K, N = (s[x] for x in "BCHWKN")
+        b, h, w, o = sympy.symbols("b h w o", integer=True)
+
+        def per_output_sum(length: Any, channels: Any) -> Any:
+            ops = 2 * length - 1  # length multiplies, length − 1 additions
+            return sympy.summation(
+                sympy.summation(sympy.summation(sympy.summation(ops, (w, 1, W)), (h, 1, H)), (o, 1, channels)),
+                (b, 1, B),
+            )
+
+        count = {
+            "params_vanilla": index_count(C, N, K, K),
+            "params_separable": index_count(C, C, K, K, C) + index_count(C, N, 1, 1),
+            "ops_vanilla": per_output_sum(C * K**2, N),
+            "ops_separable": per_output_sum(K**2, C) + per_output_sum(C, N),
+        }[key]
+        cmp = equal(claim, count)
+        return Outcome(
+            cmp.equal, "claim vs a sum over outputs (or weights) of their cost", f"{sympy.factor(count)}: {cmp.detail}"
+        )
+
+    return check
+
+
+def _part_6(key: str) -> Part:
+    return Part(
+        key,
+        Kind.EXPR,
+        lambda: _derive_6(key),
+        (
+            checks.symbolic("sum over outputs and terms", _symbolic_6(key)),
+            checks.torch_check("real layers", _torch_6(key)),
+        ),
+        symbols=("B", "C", "H", "W", "K", "N"),
+        note=OPS_NOTE if key.startswith("ops") else "Weights only, no bias.",
+    )
+
+
+STATEMENT_7 = (
+    "A batch of 100×3×512×512 images goes through: 32 filters 5×5 (stride 2, padding 2), ReLU; a depthwise 5×5 "
+    "convolution (stride 2, padding 2), ReLU; 64 pointwise 1×1 filters, ReLU; a transposed convolution with 32 filters "
+    "3×3, stride 2, padding 0, no output padding, ReLU; 2×2 average pooling with stride 2; a linear layer to 10 logits."
+)
+
+PROBLEMS = [
+    Problem(
+        id="cpen455-hw2/2.3",
+        title="Parameters of the classifier without biases",
+        statement=STATEMENT_2 + " No layer has a bias. Count the learnable parameters of each layer and in total.",
+        source=f"{SEED}, question 2.3",
+        topics=("counting",),
+        parts=network_param_parts(NET, INPUT, PARAM_KEYS, "total", "No biases."),
+    ),
+    Problem(
+        id="cpen455-hw2/2.4",
+        title="Parameters of the classifier with biases",
+        statement=STATEMENT_2
+        + " Every convolution and the linear layer have biases. Count the learnable parameters of "
+        "each layer and in total.",
+        source=f"{SEED}, question 2.4",
+        topics=("counting",),
+        parts=network_param_parts(with_bias(NET), INPUT, PARAM_KEYS, "total", "Weights and biases."),
+    ),
+    Problem(
+        id="cpen455-hw2/2.6",
+        title="Receptive fields through the classifier",
+        statement=STATEMENT_2 + " How large is the receptive field of a unit of H1, H2, H3, H4, H5 and Y?",
+        source=f"{SEED}, question 2.6",
+        topics=("receptive-field",),
+        parts=rf_parts(NET, INPUT, ("H1", "H2", "H3", "H4", "H5", "Y")),
+    ),
+    Problem(
+        id="cpen455-hw2/5.1",
+        title="Parameters of a convolution",
+        statement="N kernels of K×K (stride 1, half padding) are applied to a B×C×H×W input; no bias. How many learnable "
+        "parameters?",
+        source=f"{SEED}, question 5.1",
+        topics=("counting", "grouped-conv"),
+        parts=(_params_part("params", grouped=False),),
+    ),
+    Problem(
+        id="cpen455-hw2/5.2",
+        title="Parameters of a grouped convolution",
+        statement="The convolution of 5.1 is split into M groups (M divides C and N), output still B×N×H×W. How many "
+        "learnable parameters?",
+        source=f"{SEED}, question 5.2",
+        topics=("counting", "grouped-conv"),
+        parts=(_params_part("params", grouped=True),),
+    ),
+    Problem(
+        id="cpen455-hw2/6",
+        title="Vanilla versus depthwise-separable convolution",
+        statement="Compare a vanilla convolution (N kernels K×K×C, stride 1, half padding, no bias) with a depthwise-separable "
+        "one of the same kernel size and output: learnable parameters and scalar multiplications plus additions.",
+        source=f"{SEED}, question 6",
+        topics=("counting", "grouped-conv"),
+        parts=tuple(_part_6(k) for k in ("params_vanilla", "params_separable", "ops_vanilla", "ops_separable")),
+    ),
+    Problem(
+        id="cpen455-hw2/7",
+        title="Receptive fields with a transposed convolution",
+        statement=STATEMENT_7 + " How large is the receptive field of a unit of H1, H2, H3, H4, H5 and Y?",
+        source=f"{SEED}, question 7",
+        topics=("receptive-field", "transposed-conv"),
+        parts=rf_parts(NET7, INPUT, ("H1", "H2", "H3", "H4", "H5", "Y")),
+    ),
+]
