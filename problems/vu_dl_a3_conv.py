@@ -155,6 +155,129 @@ def _global_pool_part() -> Part:
     )
 
 
+# ---- q15: a fixed-resolution MNIST net and a variable-resolution one with N channels -----------------------------------
+
+
+def fixed_net(device: str = "meta") -> Any:
+    import torch.nn as nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1, device=device),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1, device=device),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1, device=device),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 3 * 3, 10, device=device),
+    )
+
+
+def variable_net(n: int, device: str = "meta") -> Any:
+    import torch.nn as nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1, device=device),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1, device=device),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, n, 3, padding=1, device=device),
+        nn.ReLU(),
+        nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(),
+        nn.Linear(n, 10, device=device),
+    )
+
+
+def _q15_formula(which: str) -> Any:
+    """Parameters from the layer formulas (weights + biases), with N symbolic for the variable net."""
+    import sympy
+
+    N = sympy.Symbol("N", integer=True, positive=True)
+    common = conv.conv_params(1, 16, 3, bias=True) + conv.conv_params(16, 32, 3, bias=True)
+    if which == "fixed":
+        return common + conv.conv_params(32, 64, 3, bias=True) + conv.linear_params(64 * 3 * 3, 10, bias=True)
+    return common + conv.conv_params(32, N, 3, bias=True) + conv.linear_params(N, 10, bias=True)
+
+
+def _derive_q15(key: str) -> Derivation:
+    import sympy
+
+    fixed = _q15_formula("fixed")
+    var = _q15_formula("var")
+    N = sympy.Symbol("N", integer=True, positive=True)
+    steps = [
+        Step("Fixed net: 3×3 convolutions 1→16→32→64 with biases, three 2×2 pools (28 → 3), linear 576→10", str(fixed)),
+        Step("Variable net: the same first two convolutions, 32→N, global pooling, linear N→10", sympy.latex(var)),
+    ]
+    if key == "params_fixed":
+        return Derivation(int(fixed), tuple(steps[:1]))
+    if key == "params_var_64":
+        return Derivation(int(var.subs(N, 64)), (steps[1], Step("At N = 64", str(var.subs(N, 64)))))
+    x = sympy.Symbol("x", positive=True)  # N as a real number, to locate the crossing
+    exact = sympy.solve(sympy.Eq(var.subs(N, x), fixed), x)[0]
+    lo, hi = sympy.floor(exact), sympy.ceiling(exact)
+    best = min((lo, hi), key=lambda n: abs(var.subs(N, n) - fixed))
+    return Derivation(
+        int(best),
+        (
+            *steps,
+            Step("Equal counts at", f"N = {sympy.latex(exact)} \approx {float(exact):.2f}"),
+            Step(
+                f"N = {lo} gives {var.subs(N, lo)}, N = {hi} gives {var.subs(N, hi)}; the closer to {fixed} is",
+                str(best),
+            ),
+        ),
+    )
+
+
+def _q15_symbolic(key: str) -> Any:
+    def check(claim: Any, ctx: Context) -> Outcome:
+        from verify.count_parts import index_count
+
+        def count(n: int | None) -> int:
+            layers = [(1, 16, 3), (16, 32, 3)] + (
+                [(32, 64, 3), (576, 10, 1)] if n is None else [(32, n, 3), (n, 10, 1)]
+            )
+            return sum(int(index_count(a, b, k, k, bias=True)) for a, b, k in layers)
+
+        if key == "params_fixed":
+            return checks.exact(int(claim), count(None), "an index-range count of every layer")
+        if key == "params_var_64":
+            return checks.exact(int(claim), count(64), "an index-range count of every layer at N = 64")
+        target = count(None)
+        best = min(range(1, 201), key=lambda n: abs(count(n) - target))
+        return checks.exact(int(claim), best, f"index-range counts for N = 1..200 against {target}")
+
+    return check
+
+
+def _q15_torch(key: str) -> Any:
+    def check(claim: Any, ctx: Context) -> Outcome:
+        def numel(model: Any) -> int:
+            return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+        if key == "params_fixed":
+            return checks.exact(int(claim), numel(fixed_net()), "numel of the real fixed-resolution net")
+        if key == "params_var_64":
+            return checks.exact(
+                int(claim), numel(variable_net(64)), "numel of the real variable-resolution net with N = 64"
+            )
+        target = numel(fixed_net())
+        counts = {n: numel(variable_net(n)) for n in range(1, 201)}
+        best = min(counts, key=lambda n: abs(counts[n] - target))
+        return checks.exact(
+            int(claim), best, f"real variable nets for N = 1..200 (N={best}: {counts[best]}, fixed: {target})"
+        )
+
+    return check
+
+
 PROBLEMS = [
     Problem(
         id="vu-dl-a3/conv",
@@ -187,5 +310,27 @@ PROBLEMS = [
         source=f"{SEED}, part 3, question 11",
         topics=("conv-arithmetic", "pooling", "shapes"),
         parts=(_global_pool_part(),),
+    ),
+    Problem(
+        id="vu-dl-a3/q15",
+        title="Matching a variable-resolution net's size to a fixed one",
+        statement="A fixed-resolution MNIST classifier (3×3 convolutions 1→16→32→64 with padding 1, each followed by ReLU and "
+        "2×2 max pooling, then a linear layer 576→10) is compared with a variable-resolution one (the same first two "
+        "convolutions, a third 32→N, global max pooling, a linear layer N→10); every layer has biases. Count the trainable "
+        "parameters of the first and of the second at N = 64, and find the N that brings the second closest to the first.",
+        source=f"{SEED}, part 3, question 15",
+        topics=("counting",),
+        parts=tuple(
+            Part(
+                k,
+                Kind.INT,
+                (lambda k=k: _derive_q15(k)),
+                (
+                    checks.symbolic("index-range counts", _q15_symbolic(k)),
+                    checks.torch_check("real models", _q15_torch(k)),
+                ),
+            )
+            for k in ("params_fixed", "params_var_64", "best_N")
+        ),
     ),
 ]

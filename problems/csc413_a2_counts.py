@@ -1,0 +1,412 @@
+"""csc413-a2: sizes of a CNN and an FCNN (3.2), what sets a receptive field (3.3), PoolUpsampleNet's counts (4.3)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from verify import checks
+from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
+
+SEED = "003_c85582041e1ef3a7.txt"
+
+# ---- 3.2 -----------------------------------------------------------------------------------------------------------
+# As the handout's figure gives them: a CNN Conv3-32, MaxPool, Conv3-64, MaxPool, Conv3-3 (3×3 kernels, zero padding
+# keeping the size, 2×2 pools of stride 2, no bias) and an FCNN with the convolutions replaced by shape-keeping fully
+# connected layers, on 32×32×3 inputs.
+NEURON_NOTE = (
+    "Neurons: the outputs of every layer, pooling included, the input not counted (one image). "
+    "Parameters: weights only, no bias."
+)
+
+
+def _cnn(device: str = "meta") -> Any:
+    import torch.nn as nn
+
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1, bias=False, device=device),
+        nn.MaxPool2d(2, 2),
+        nn.Conv2d(32, 64, 3, padding=1, bias=False, device=device),
+        nn.MaxPool2d(2, 2),
+        nn.Conv2d(64, 3, 3, padding=1, bias=False, device=device),
+    )
+
+
+def _fcnn(device: str = "meta") -> Any:
+    import torch.nn as nn
+
+    def fc(c: int, h: int) -> Any:
+        return nn.Sequential(
+            nn.Flatten(), nn.Linear(c * h * h, c * h * h, bias=False, device=device), nn.Unflatten(1, (c, h, h))
+        )
+
+    return nn.Sequential(fc(3, 32), nn.MaxPool2d(2, 2), fc(3, 16), nn.MaxPool2d(2, 2), fc(3, 8))
+
+
+LAYERS_32 = {  # (kind, output (C, H, W), weights) derived layer by layer
+    "cnn": [
+        ("Conv3-32", (32, 32, 32), 3 * 3 * 3 * 32),
+        ("MaxPool", (32, 16, 16), 0),
+        ("Conv3-64", (64, 16, 16), 3 * 3 * 32 * 64),
+        ("MaxPool", (64, 8, 8), 0),
+        ("Conv3-3", (3, 8, 8), 3 * 3 * 64 * 3),
+    ],
+    "fcnn": [
+        ("FC", (3, 32, 32), 3072**2),
+        ("MaxPool", (3, 16, 16), 0),
+        ("FC", (3, 16, 16), 768**2),
+        ("MaxPool", (3, 8, 8), 0),
+        ("FC", (3, 8, 8), 192**2),
+    ],
+}
+
+
+def _derive_32(net: str, what: str) -> Derivation:
+    rows = LAYERS_32[net]
+    steps = []
+    total = 0
+    for name, (c, h, w), weights in rows:
+        value = c * h * w if what == "neurons" else weights
+        total += value
+        steps.append(
+            Step(
+                f"{name}: output {h}×{w}×{c}",
+                f"{c}\\cdot{h}\\cdot{w} = {c * h * w}" if what == "neurons" else str(weights),
+            )
+        )
+    steps.append(Step("Total", str(total)))
+    return Derivation(total, tuple(steps))
+
+
+def _check_32_symbolic(net: str, what: str) -> Any:
+    """Re-derive each layer's output size from the conv and pooling formulas, and weights by index counting."""
+
+    def check(claim: Any, ctx: Context) -> Outcome:
+        from verify.arith import conv
+        from verify.count_parts import index_count
+
+        side, ch, total = 32, 3, 0
+        plan = {
+            "cnn": [("conv", 32), ("pool", 0), ("conv", 64), ("pool", 0), ("conv", 3)],
+            "fcnn": [("fc", 0), ("pool", 0), ("fc", 0), ("pool", 0), ("fc", 0)],
+        }[net]
+        for kind, filters in plan:
+            if kind == "conv":
+                n_w = int(index_count(ch, filters, 3, 3))
+                side, ch = conv.conv_out(side, 3, 1, 1), filters
+            elif kind == "pool":
+                n_w, side = 0, conv.pool_out(side, 2, 2)
+            else:
+                n = ch * side * side
+                n_w = int(index_count(n, n, 1, 1))
+            total += ch * side * side if what == "neurons" else n_w
+        return checks.exact(int(claim), total, "the size formulas and an index-range weight count, layer by layer")
+
+    return check
+
+
+def _check_32_torch(net: str, what: str) -> Any:
+    def check(claim: Any, ctx: Context) -> Outcome:
+        import torch
+        import torch.nn as nn
+
+        model = _cnn() if net == "cnn" else _fcnn()
+        if what == "params":
+            return checks.exact(int(claim), sum(p.numel() for p in model.parameters()), "p.numel() over the real model")
+        # outputs of each top-level layer (a shape-keeping FC block counts once), from forward hooks
+        seen: list[int] = []
+        hooks = [m.register_forward_hook(lambda mod, i, o: seen.append(o.numel())) for m in model]
+        with torch.no_grad():
+            model(torch.empty(1, 3, 32, 32, device="meta"))
+        for h in hooks:
+            h.remove()
+        kinds = ", ".join(type(m).__name__ if not isinstance(m, nn.Sequential) else "FC" for m in model)
+        return checks.exact(int(claim), sum(seen), f"forward hooks on the real model ({kinds}) on 1×3×32×32: {seen}")
+
+    return check
+
+
+def _part_32(key: str, net: str, what: str) -> Part:
+    return Part(
+        key,
+        Kind.INT,
+        lambda: _derive_32(net, what),
+        (
+            checks.symbolic("formulas layer by layer", _check_32_symbolic(net, what)),
+            checks.torch_check("the real model", _check_32_torch(net, what)),
+        ),
+        note=NEURON_NOTE,
+    )
+
+
+# ---- 3.3 -----------------------------------------------------------------------------------------------------------
+
+
+def _rf_factors(measure_fn: Any) -> dict[str, tuple[int, int]]:
+    """(before, after) receptive fields of a base chain when one factor changes."""
+    from verify.receptive import AxisLayer as A
+
+    base = [A("conv", 3), A("conv", 3)]
+    variants = {
+        "kernel size 3 → 5": [A("conv", 5), A("conv", 3)],
+        "stride 1 → 2 in the first layer": [A("conv", 3, s=2), A("conv", 3)],
+        "depth 2 → 3 layers": [A("conv", 3), A("conv", 3), A("conv", 3)],
+        "dilation 1 → 2 in the second layer": [A("conv", 3), A("conv", 3, d=2)],
+        "a 2×2 pooling inserted": [A("conv", 3), A("conv", 2, s=2), A("conv", 3)],
+    }
+    before = measure_fn(base)
+    return {name: (before, measure_fn(v)) for name, v in variants.items()}
+
+
+def _check_33_symbolic(claim: Any, ctx: Context) -> Outcome:
+    from verify.receptive import closed_form
+
+    res = _rf_factors(lambda chain: closed_form(chain)[-1])
+    ok = all(a != b for a, b in res.values())
+    return Outcome(
+        ok,
+        "closed-form receptive field of a 3×3, 3×3 chain when each factor changes",
+        "; ".join(f"{k}: {a} → {b}" for k, (a, b) in res.items()),
+    )
+
+
+def _check_33_torch(claim: Any, ctx: Context) -> Outcome:
+    import torch
+    import torch.nn as nn
+
+    from verify.receptive import measure
+
+    def real(chain: Any) -> int:
+        mods = OrderedDict()
+        for i, layer in enumerate(chain):
+            if layer.k == 2 and layer.s == 2:
+                mods[f"l{i}"] = nn.AvgPool2d(2, 2)
+            else:
+                mods[f"l{i}"] = nn.Conv2d(1, 1, layer.k, layer.s, dilation=layer.d, bias=False)
+        model = nn.Sequential(mods)
+        last = list(mods)[-1]
+        model(torch.zeros(1, 1, 48, 48))
+        rf, _ = measure(model, (1, 1, 48, 48), last)
+        return int(rf.max or 0)
+
+    res = _rf_factors(real)
+    ok = all(a != b for a, b in res.values())
+    return Outcome(
+        ok,
+        "gradient-measured receptive field of real layers when each factor changes",
+        "; ".join(f"{k}: {a} → {b}" for k, (a, b) in res.items()),
+    )
+
+
+# ---- 4.3 -----------------------------------------------------------------------------------------------------------
+
+COUNT_SYMS = ("NIC", "NF", "NC", "k")
+COUNT_NOTE = (
+    "One image of 32×32 (64×64 for the _2x parts); biases and BatchNorm ignored, as the handout asks. Outputs: every "
+    "layer's output (convolution, pooling or upsampling, ReLU) except BatchNorm's; connections: the convolutions' "
+    "multiply-accumulates."
+)
+
+
+def _blocks(NIC: Any, NF: Any, NC: Any) -> list[tuple[Any, Any, str]]:
+    """PoolUpsampleNet: (in channels, out channels, what follows the conv) for its five blocks."""
+    return [(NIC, NF, "pool"), (NF, 2 * NF, "pool"), (2 * NF, NF, "up"), (NF, NC, "up"), (NC, NC, "none")]
+
+
+def _derive_43(what: str, side: int) -> Derivation:
+    import sympy
+
+    NIC, NF, NC, k = sympy.symbols(COUNT_SYMS, integer=True, positive=True)
+    total = sympy.Integer(0)
+    steps = []
+    s = side
+    for i, (cin, cout, after) in enumerate(_blocks(NIC, NF, NC), 1):
+        conv_out = cout * s * s
+        if what == "weights":
+            term = cin * cout * k**2
+        elif what == "connections":
+            term = conv_out * cin * k**2
+        else:
+            s2 = s // 2 if after == "pool" else s * 2 if after == "up" else s
+            term = conv_out + (cout * s2 * s2 * 2 if after != "none" else 0)
+        steps.append(Step(f"block {i}: conv {s}×{s}, {after}", sympy.latex(sympy.expand(term))))
+        total += term
+        s = s // 2 if after == "pool" else s * 2 if after == "up" else s
+    total = sympy.expand(total)
+    steps.append(Step("Total", sympy.latex(sympy.factor(total))))
+    return Derivation(total, tuple(steps))
+
+
+def pool_upsample_net(NIC: int, NF: int, NC: int, k: int, device: str = "meta") -> Any:
+    import torch.nn as nn
+
+    def block(cin: int, cout: int, after: str) -> Any:
+        layers = [nn.Conv2d(cin, cout, k, padding=k // 2, bias=False, device=device)]
+        if after == "pool":
+            layers.append(nn.MaxPool2d(2))
+        elif after == "up":
+            layers.append(nn.Upsample(scale_factor=2))
+        if after != "none":
+            layers += [nn.BatchNorm2d(cout, device=device), nn.ReLU()]
+        return nn.Sequential(*layers)
+
+    return nn.Sequential(*(block(*b) for b in _blocks(NIC, NF, NC)))
+
+
+def _check_43_symbolic(what: str, side: int) -> Any:
+    """The same totals from the formula modules (conv sizes, parameter and work formulas) with sympy symbols."""
+
+    def check(claim: Any, ctx: Context) -> Outcome:
+        import sympy
+
+        from verify.arith import conv
+        from verify.arith.counts import conv2d_work
+        from verify.symbolic import equal
+
+        NIC, NF, NC, k = sympy.symbols(COUNT_SYMS, integer=True, positive=True)
+        total = sympy.Integer(0)
+        s = side
+        for cin, cout, after in _blocks(NIC, NF, NC):
+            # "same" padding for odd k keeps s
+            if what == "weights":
+                total += conv.conv_params(cin, cout, k)
+            elif what == "connections":
+                total += conv2d_work(1, cin, cout, s, s, k, k).macs
+            else:
+                total += cout * s * s
+            if after != "none":
+                s = conv.pool_out(s, 2, 2) if after == "pool" else 2 * s
+                if what == "outputs":
+                    total += 2 * cout * s * s
+        cmp = equal(claim, total)
+        return Outcome(
+            cmp.equal, "claim vs the formula modules with symbolic channels", f"{sympy.factor(total)}: {cmp.detail}"
+        )
+
+    return check
+
+
+def _check_43_torch(what: str, side: int) -> Any:
+    def check(claim: Any, ctx: Context) -> Outcome:
+        import torch
+        import torch.nn as nn
+        from torch.utils.flop_counter import FlopCounterMode
+
+        def truth(c: dict[str, int]) -> int:
+            model = pool_upsample_net(c["NIC"], c["NF"], c["NC"], c["k"])
+            if what == "weights":
+                return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
+            x = torch.empty(1, c["NIC"], side, side, device="meta")
+            if what == "connections":
+                with FlopCounterMode(display=False) as fc:
+                    model(x)
+                return fc.get_total_flops() // 2
+            seen: list[int] = []
+            leaves = [m for m in model.modules() if not list(m.children()) and not isinstance(m, nn.BatchNorm2d)]
+            hooks = [m.register_forward_hook(lambda mod, i, o: seen.append(o.numel())) for m in leaves]
+            model(x)
+            for h in hooks:
+                h.remove()
+            return sum(seen)
+
+        configs = checks.random_configs(
+            25,
+            ctx.seed,
+            lambda r: {
+                "NIC": r.randint(1, 4),
+                "NF": r.randint(1, 6),
+                "NC": r.randint(1, 6),
+                "k": r.choice([1, 3, 5, 7]),
+            },
+        )
+        how = {
+            "weights": "conv weight numel",
+            "connections": "torch's flop counter / 2",
+            "outputs": "forward hooks (BatchNorm left out)",
+        }[what]
+        return checks.sweep(
+            claim,
+            configs,
+            {n: n for n in COUNT_SYMS},
+            truth,
+            lambda c: (
+                f"PoolUpsampleNet(NIC={c['NIC']}, NF={c['NF']}, NC={c['NC']}, k={c['k']}) on {side}×{side}, {how},"
+            ),
+        )
+
+    return check
+
+
+def _part_43(key: str) -> Part:
+    what = key.removesuffix("_2x")
+    side = 64 if key.endswith("_2x") else 32
+    return Part(
+        key,
+        Kind.EXPR,
+        lambda: _derive_43(what, side),
+        (
+            checks.symbolic("formula modules", _check_43_symbolic(what, side)),
+            checks.torch_check("real PoolUpsampleNet", _check_43_torch(what, side)),
+        ),
+        symbols=COUNT_SYMS,
+        note=COUNT_NOTE,
+    )
+
+
+PROBLEMS = [
+    Problem(
+        id="csc413-a2/3.2",
+        title="Neurons and parameters of a small CNN and its fully connected twin",
+        statement="On 32×32×3 inputs, a CNN Conv3-32, 2×2 max pool, Conv3-64, 2×2 max pool, Conv3-3 (3×3 kernels, size-keeping "
+        "zero padding, no bias) is compared with an FCNN whose convolutions are replaced by fully connected layers that keep "
+        "the shape. Count the neurons and the trainable parameters of each.",
+        source=f"{SEED}, question 3.2",
+        topics=("counting",),
+        parts=(
+            _part_32("cnn_neurons", "cnn", "neurons"),
+            _part_32("cnn_params", "cnn", "params"),
+            _part_32("fcnn_neurons", "fcnn", "neurons"),
+            _part_32("fcnn_params", "fcnn", "params"),
+        ),
+    ),
+    Problem(
+        id="csc413-a2/3.3",
+        title="What sets the size of a receptive field",
+        statement="Name things that change the receptive field of a unit in a CNN.",
+        source=f"{SEED}, question 3.3",
+        topics=("receptive-field",),
+        parts=(
+            Part(
+                "text",
+                Kind.TEXT,
+                lambda: Derivation(
+                    "Kernel size, stride (of every earlier layer: it multiplies the step between inputs), depth (each layer "
+                    "adds (k − 1)·jump), dilation (spreads a kernel over d(k − 1) + 1 inputs) and pooling (a window and a stride).",
+                    (
+                        Step(
+                            "r grows by (k − 1)·d·j per layer and j multiplies by each stride:",
+                            r"r_l = r_{l-1} + (k_l - 1)\, d_l\, j_{l-1},\quad j_l = j_{l-1} s_l",
+                        ),
+                    ),
+                ),
+                (
+                    checks.symbolic("closed form per factor", _check_33_symbolic),
+                    checks.torch_check("gradient-measured per factor", _check_33_torch),
+                ),
+            ),
+        ),
+    ),
+    Problem(
+        id="csc413-a2/4.3",
+        title="Weights, outputs and connections of PoolUpsampleNet",
+        statement="PoolUpsampleNet has five blocks: Conv(NIC→NF), MaxPool, BN, ReLU; Conv(NF→2NF), MaxPool, BN, ReLU; "
+        "Conv(2NF→NF), Upsample ×2, BN, ReLU; Conv(NF→NC), Upsample ×2, BN, ReLU; Conv(NC→NC); k×k kernels with size-keeping "
+        "padding. Count its weights, outputs and connections as functions of NIC, NF, NC and k on 32×32 inputs, and again "
+        "with the input's width and height doubled.",
+        source=f"{SEED}, question 4.3",
+        topics=("counting",),
+        parts=tuple(
+            _part_43(k) for k in ("weights", "outputs", "connections", "weights_2x", "outputs_2x", "connections_2x")
+        ),
+    ),
+]
