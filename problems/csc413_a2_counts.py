@@ -177,7 +177,7 @@ def _check_33_torch(claim: Any, ctx: Context) -> Outcome:
     from verify.receptive import measure
 
     def real(chain: Any) -> int:
-        mods = OrderedDict()
+        mods: OrderedDict[str, nn.Module] = OrderedDict()
         for i, layer in enumerate(chain):
             if layer.k == 2 and layer.s == 2:
                 mods[f"l{i}"] = nn.AvgPool2d(2, 2)
@@ -241,7 +241,7 @@ def pool_upsample_net(NIC: int, NF: int, NC: int, k: int, device: str = "meta") 
     import torch.nn as nn
 
     def block(cin: int, cout: int, after: str) -> Any:
-        layers = [nn.Conv2d(cin, cout, k, padding=k // 2, bias=False, device=device)]
+        layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, padding=k // 2, bias=False, device=device)]
         if after == "pool":
             layers.append(nn.MaxPool2d(2))
         elif after == "up":

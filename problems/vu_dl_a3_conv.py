@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from verify import checks
@@ -324,7 +325,7 @@ PROBLEMS = [
             Part(
                 k,
                 Kind.INT,
-                (lambda k=k: _derive_q15(k)),
+                functools.partial(_derive_q15, k),
                 (
                     checks.symbolic("index-range counts", _q15_symbolic(k)),
                     checks.torch_check("real models", _q15_torch(k)),

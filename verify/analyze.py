@@ -28,7 +28,7 @@ class LayerInfo:
     work: Work = field(default_factory=Work)
     count: int = 0  # the work under the analysis's convention
     outputs: int = 0  # elements of the output tensor ("neurons")
-    receptive_field: dict[str, list[int]] | None = None
+    receptive_field: dict[str, Any] | None = None
 
 
 @dataclass
@@ -116,8 +116,6 @@ def analyze(
     from verify import VerifyError
 
     convention = convention or Convention()
-    params = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     meta = copy.deepcopy(model).to("meta")
     infos: dict[str, LayerInfo] = {}
     order: list[str] = []
@@ -126,9 +124,7 @@ def analyze(
         if mod_name == "":
             continue
         leaf = not any(True for _ in module.children())
-        own = sum(p.numel() for p in module.parameters())
-        own_t = sum(p.numel() for p in module.parameters() if p.requires_grad)
-        info = LayerInfo(mod_name, type(module).__name__, mod_name.count(".") + 1, leaf, params=own, trainable=own_t)
+        info = LayerInfo(mod_name, type(module).__name__, mod_name.count(".") + 1, leaf)
         infos[mod_name] = info
         order.append(mod_name)
 
@@ -158,6 +154,13 @@ def analyze(
     finally:
         for h in hooks:
             h.remove()
+    # parameters after the forward pass, so that lazy layers are materialized (on meta: no memory)
+    params = sum(p.numel() for p in meta.parameters())
+    trainable = sum(p.numel() for p in meta.parameters() if p.requires_grad)
+    for mod_name, module in meta.named_modules():
+        if mod_name in infos:
+            infos[mod_name].params = sum(p.numel() for p in module.parameters())
+            infos[mod_name].trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
     layers = [infos[n] for n in order if infos[n].output_shape or infos[n].leaf]
     for info in layers:
         info.count = convention.total(info.work)

@@ -271,6 +271,163 @@ def run_cmd(
     _finish(problems, _execute(problems, device, time_limit, as_json), as_json, report)
 
 
+class Unit(StrEnum):
+    macs = "macs"
+    flops = "flops"
+    exact = "exact"
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'1,3,224,224' → (1, 3, 224, 224), with a one-line error for anything else."""
+    try:
+        shape = tuple(int(x) for x in text.replace("x", ",").split(",") if x.strip())
+    except ValueError:
+        raise VerifyError(
+            f"--input must be comma-separated positive integers, e.g. 1,3,224,224 (got '{text}')"
+        ) from None
+    if not shape or any(x < 1 for x in shape) or len(shape) > 6:
+        raise VerifyError(f"--input must be 1 to 6 positive integers, e.g. 1,3,224,224 (got '{text}')")
+    return shape
+
+
+@app.command("count")
+def count_cmd(
+    model: Annotated[str, typer.Argument(help="path/to/file.py:factory, or a named model (see --list-models).")] = "",
+    input_shape: Annotated[str, typer.Option("--input", help="Input shape, e.g. 1,3,224,224.")] = "",
+    unit: Annotated[
+        Unit, typer.Option("--convention", help="macs, flops (2·MACs) or exact (k mults + k−1 adds).")
+    ] = Unit.macs,
+    bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Count one add per output for a bias.")] = False,
+    batchnorm: Annotated[
+        bool, typer.Option("--count-bn", help="Count BatchNorm (2 per element) instead of folding it.")
+    ] = False,
+    elementwise: Annotated[
+        bool, typer.Option("--count-elementwise", help="Count pooling, activations, upsampling.")
+    ] = False,
+    training: Annotated[
+        bool, typer.Option("--training", help="Also give the backward pass (2× forward for conv/linear).")
+    ] = False,
+    rf: Annotated[
+        bool, typer.Option("--rf/--no-rf", help="Measure receptive fields by gradient support (CPU).")
+    ] = True,
+    list_models: Annotated[bool, typer.Option("--list-models", help="List the named models and exit.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Count any network: per-layer output shape, parameters, MACs/FLOPs under a named convention, outputs, and
+    receptive fields (min, max and stride over output positions)."""
+    from verify.models import NAMED, load_model
+
+    if list_models:
+        for name, (_, what) in NAMED.items():
+            print(f"{name:20s} {what}")
+        return
+    if not model:
+        raise VerifyError("give a model: path/to/file.py:factory or a named model (--list-models)")
+    if not input_shape:
+        raise VerifyError("give --input, e.g. --input 1,3,224,224")
+    from verify.analyze import analyze
+    from verify.arith.counts import Convention
+
+    shape = parse_shape(input_shape)
+    module, name = load_model(model)
+    conv = Convention(unit.value, bias=bias, batchnorm=batchnorm, elementwise=elementwise)
+    result = analyze(module, shape, conv, name=name)
+    if rf:
+        _receptive_fields(module, shape, result)
+    flops = Convention("flops", bias=bias, batchnorm=batchnorm, elementwise=elementwise)
+    if as_json:
+        doc = {
+            "model": name,
+            "input": list(shape),
+            "convention": conv.describe(),
+            "layers": [
+                {
+                    "name": x.name,
+                    "type": x.type,
+                    "output_shape": list(x.output_shape),
+                    "params": x.params,
+                    "macs": int(x.work.macs),
+                    "flops": int(flops.total(x.work)),
+                    "count": int(x.count),
+                    "outputs": x.outputs,
+                    "receptive_field": x.receptive_field,
+                }
+                for x in result.layers
+            ],
+            "total": {
+                "params": result.params,
+                "trainable": result.trainable,
+                "macs": int(result.total_work().macs),
+                "flops": int(flops.total(result.total_work())),
+                "count": result.total(),
+                "backward": 2 * result.total() if training else None,
+                "output_shape": list(result.output_shape),
+            },
+        }
+        print(json.dumps(doc, indent=2))
+        return
+    _print_count(result, training)
+
+
+def _receptive_fields(module: Any, shape: tuple[int, ...], result: Any) -> None:
+    from verify.receptive import measure_axes, positive_copy
+
+    if len(shape) != 4:
+        return
+    prepared = positive_copy(module)
+    for layer in result.leaves:
+        if len(layer.output_shape) != 4:
+            continue
+        rh, rw, clipped = measure_axes(module, shape, layer.name, prepared=prepared)
+        if rh.max is None or rw.max is None:
+            layer.receptive_field = {"whole_input": True, "clipped": clipped}
+            continue
+        layer.receptive_field = {
+            "size": [rh.max, rw.max],
+            "min": [rh.min, rw.min],
+            "max": [rh.max, rw.max],
+            "stride": [str(rh.stride), str(rw.stride)],
+            "clipped": clipped,
+        }
+
+
+def _print_count(result: Any, training: bool) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{result.model} on {tuple(result.input_shape)}", caption=result.convention.describe())
+    for col in ("layer", "type", "output shape", "params", result.convention.unit, "outputs", "receptive field"):
+        table.add_column(col, justify="right" if col in ("params", "outputs", result.convention.unit) else "left")
+    for x in result.layers:
+        rf = x.receptive_field
+        rf_text = ""
+        if rf:
+            if rf.get("whole_input"):
+                rf_text = "whole input" + (" (clipped)" if rf.get("clipped") else "")
+            else:
+                lo, hi = rf["min"], rf["max"]
+                rf_text = f"{hi[0]}×{hi[1]}" if lo == hi else f"{lo[0]}×{lo[1]} – {hi[0]}×{hi[1]}"
+                rf_text += f" /{rf['stride'][0]}" + (" (border)" if rf.get("clipped") else "")
+        style = "" if x.leaf else "dim"
+        table.add_row(
+            "  " * (x.depth - 1) + x.name,
+            x.type,
+            "×".join(map(str, x.output_shape)),
+            f"{x.params:,}",
+            f"{int(x.count):,}",
+            f"{x.outputs:,}",
+            rf_text,
+            style=style,
+        )
+    con = _console()
+    con.print(table)
+    total = result.total()
+    con.print(
+        f"output {tuple(result.output_shape)} · params {result.params:,} (trainable {result.trainable:,}) · "
+        f"{result.convention.unit} {total:,}"
+        + (f" · backward {2 * total:,} · training step {3 * total:,}" if training else "")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: usage errors and VerifyError become one line on stderr and exit 2, never a traceback."""
     try:

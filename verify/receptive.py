@@ -138,21 +138,29 @@ def positive_copy(model: Any) -> Any:
 def measure(
     model: Any, input_shape: Sequence[int], layer: str, radius: int = 4, prepared: Any = None
 ) -> tuple[RF, bool]:
-    """Gradient support of units of ``layer``'s output around its centre (±radius along each axis).
+    """Gradient support of units of ``layer``'s output around its centre (±radius along each axis), along the height.
 
-    Returns the RF (sizes over the units whose support stays off the border) and whether any unit had to be dropped
-    because its support reached the border (then the sizes are lower bounds if none was kept).
+    Returns the RF over the units whose support stays off the border, and whether any unit had to be dropped because
+    its support reached the border. :func:`measure_axes` gives both axes.
     """
+    rf_h, _, clipped = measure_axes(model, input_shape, layer, radius, prepared)
+    return rf_h, clipped
+
+
+def measure_axes(
+    model: Any, input_shape: Sequence[int], layer: str, radius: int = 4, prepared: Any = None
+) -> tuple[RF, RF, bool]:
+    """Receptive field along the height and along the width, measured by gradient support (see :func:`measure`)."""
     import torch
 
+    whole = RF(None, None, Fraction(0))
     m = prepared if prepared is not None else positive_copy(model)
     captured: list[Any] = []
     target = m.get_submodule(layer)
     handle = target.register_forward_hook(lambda mod, i, o: captured.append(o))
     try:
         with torch.no_grad():
-            probe = m(torch.ones(1, *input_shape[1:], dtype=torch.float64))
-        del probe
+            m(torch.ones(1, *input_shape[1:], dtype=torch.float64))
         out_shape = captured[0].shape
         captured.clear()
         if len(out_shape) < 4:  # not spatial: does one output unit see every input pixel?
@@ -161,10 +169,11 @@ def measure(
             (g,) = torch.autograd.grad(captured[0].reshape(-1)[0], x)
             seen = (g.abs().sum(dim=1) > 0)[0]
             if bool(seen.all()):
-                return RF(None, None, Fraction(0)), False
+                return whole, whole, False
             nz = seen.nonzero()
-            size = max(int(nz[:, 0].max() - nz[:, 0].min()), int(nz[:, 1].max() - nz[:, 1].min())) + 1
-            return RF(size, size, Fraction(0)), False
+            h = int(nz[:, 0].max() - nz[:, 0].min()) + 1
+            w = int(nz[:, 1].max() - nz[:, 1].min()) + 1
+            return RF(h, h, Fraction(0)), RF(w, w, Fraction(0)), False
         hc, wc = out_shape[-2] // 2, out_shape[-1] // 2
         units = [(hc + dr, wc) for dr in range(-radius, radius + 1) if 0 <= hc + dr < out_shape[-2]]
         units += [(hc, wc + dc) for dc in range(-radius, radius + 1) if dc and 0 <= wc + dc < out_shape[-1]]
@@ -177,24 +186,33 @@ def measure(
         handle.remove()
     support = g.abs().sum(dim=1) > 0  # (units, H, W)
     H, W = input_shape[-2], input_shape[-1]
-    rows, cols, clipped = {}, {}, False
+    rows: dict[int, tuple[int, int]] = {}
+    cols: dict[int, tuple[int, int]] = {}
+    rows_all: dict[int, tuple[int, int]] = {}  # including units whose support reached the border (lower bounds)
+    cols_all: dict[int, tuple[int, int]] = {}
+    clipped = False
     for b, (i, j) in enumerate(units):
         nz = support[b].nonzero()
         if nz.numel() == 0:
             continue
         r0, r1 = int(nz[:, 0].min()), int(nz[:, 0].max())
         c0, c1 = int(nz[:, 1].min()), int(nz[:, 1].max())
-        if r0 == 0 or c0 == 0 or r1 == H - 1 or c1 == W - 1:
-            clipped = True
-            continue
-        if j == wc:
-            rows[i] = (r0, r1 - r0 + 1)
-        if i == hc:
-            cols[j] = (c0, c1 - c0 + 1)
-    axis = rows or cols
-    if not axis:
-        return RF(None, None, Fraction(0)), True
-    sizes = [sz for _, sz in axis.values()]
-    keys = sorted(axis)
-    stride = Fraction(axis[keys[-1]][0] - axis[keys[0]][0], keys[-1] - keys[0]) if len(keys) > 1 else Fraction(1)
-    return RF(min(sizes), max(sizes), stride), clipped
+        border = r0 == 0 or c0 == 0 or r1 == H - 1 or c1 == W - 1
+        clipped = clipped or border
+        for keep, full in ((rows, rows_all), (cols, cols_all)):
+            if (keep is rows and j == wc) or (keep is cols and i == hc):
+                start, size = (r0, r1 - r0 + 1) if keep is rows else (c0, c1 - c0 + 1)
+                full[i if keep is rows else j] = (start, size)
+                if not border:
+                    keep[i if keep is rows else j] = (start, size)
+    rows, cols = rows or rows_all, cols or cols_all
+
+    def summarize(axis: dict[int, tuple[int, int]]) -> RF:
+        if not axis:
+            return whole
+        sizes = [sz for _, sz in axis.values()]
+        keys = sorted(axis)
+        stride = Fraction(axis[keys[-1]][0] - axis[keys[0]][0], keys[-1] - keys[0]) if len(keys) > 1 else Fraction(1)
+        return RF(min(sizes), max(sizes), stride)
+
+    return summarize(rows), summarize(cols), clipped or not rows or not cols

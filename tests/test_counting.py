@@ -1,0 +1,245 @@
+"""`verify count` and the counting machinery: exact against first principles, torch's flop counter and gradient support."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from verify.analyze import analyze, flop_counter_agreement
+from verify.arith.counts import Convention, conv2d_work, conv_transpose2d_work
+from verify.cli import main
+from verify.diagnose import diagnose
+from verify.models import resnet18, small_zoo
+from verify.receptive import AxisLayer, measure_axes, positive_copy, propagate
+
+# ---- a brute-force count: reference implementations that count their own multiplies -----------------------------
+
+
+def conv2d_counting(x, w, stride, padding, dilation, groups):
+    """Direct loops over outputs and kernel taps (padded zeros multiplied too); returns (output, multiplies)."""
+    n, _, h, wd = x.shape
+    c_out, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+    ow = (wd + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+    out = np.zeros((n, c_out, oh, ow))
+    mults = 0
+    per_group = c_out // groups
+    for b in range(n):
+        for o in range(c_out):
+            g = o // per_group
+            for i in range(oh):
+                for j in range(ow):
+                    acc = 0.0
+                    for c in range(cg):
+                        for u in range(kh):
+                            for v in range(kw):
+                                acc += (
+                                    xp[b, g * cg + c, i * stride + u * dilation, j * stride + v * dilation]
+                                    * w[o, c, u, v]
+                                )
+                                mults += 1
+                    out[b, o, i, j] = acc
+    return out, mults
+
+
+def conv_transpose2d_counting(x, w, stride, padding, groups):
+    """Scatter every input element into the output (no zeros inserted); returns (output, multiplies)."""
+    n, c_in, h, wd = x.shape
+    _, cg_out, kh, kw = w.shape
+    full = np.zeros((n, cg_out * groups, (h - 1) * stride + kh, (wd - 1) * stride + kw))
+    mults = 0
+    per_group = c_in // groups
+    for b in range(n):
+        for c in range(c_in):
+            g = c // per_group
+            for i in range(h):
+                for j in range(wd):
+                    for o in range(cg_out):
+                        for u in range(kh):
+                            for v in range(kw):
+                                full[b, g * cg_out + o, i * stride + u, j * stride + v] += x[b, c, i, j] * w[c, o, u, v]
+                                mults += 1
+    return full[:, :, padding : full.shape[2] - padding, padding : full.shape[3] - padding], mults
+
+
+@given(
+    n=st.integers(1, 2),
+    g=st.sampled_from([1, 2]),
+    cin=st.integers(1, 2),
+    cout=st.integers(1, 2),
+    k=st.integers(1, 3),
+    s=st.integers(1, 2),
+    p=st.integers(0, 1),
+    d=st.integers(1, 2),
+    h=st.integers(4, 6),
+)
+def test_conv_macs_equal_counted_multiplies(n, g, cin, cout, k, s, p, d, h):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, g * cin, h, h))
+    w = rng.standard_normal((g * cout, cin, k, k))
+    if d * (k - 1) + 1 > h + 2 * p:
+        return
+    ref, mults = conv2d_counting(x, w, s, p, d, g)
+    torch_out = F.conv2d(torch.tensor(x), torch.tensor(w), stride=s, padding=p, dilation=d, groups=g).numpy()
+    assert np.allclose(ref, torch_out, atol=1e-12)  # the counting reference is a real convolution
+    assert conv2d_work(n, g * cin, g * cout, ref.shape[2], ref.shape[3], k, k, g).macs == mults
+
+
+@given(
+    n=st.integers(1, 2),
+    g=st.sampled_from([1, 2]),
+    cin=st.integers(1, 2),
+    cout=st.integers(1, 2),
+    k=st.integers(1, 3),
+    s=st.integers(1, 3),
+    h=st.integers(2, 4),
+)
+def test_transposed_macs_equal_counted_multiplies(n, g, cin, cout, k, s, h):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, g * cin, h, h))
+    w = rng.standard_normal((g * cin, cout, k, k))
+    p = 0
+    ref, mults = conv_transpose2d_counting(x, w, s, p, g)
+    torch_out = F.conv_transpose2d(torch.tensor(x), torch.tensor(w), stride=s, padding=p, groups=g).numpy()
+    assert np.allclose(ref, torch_out, atol=1e-12)
+    assert conv_transpose2d_work(n, g * cin, g * cout, h, h, k, k, g).macs == mults
+
+
+def test_by_output_count_would_be_caught():
+    """Counting a transposed convolution by output positions (the common tools' slip) disagrees with the multiplies."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 1, 3, 3))
+    w = rng.standard_normal((1, 1, 3, 3))
+    _, mults = conv_transpose2d_counting(x, w, 2, 1, 1)
+    out_h = (3 - 1) * 2 - 2 + 3
+    assert out_h * out_h * 1 * 1 * 9 != mults
+
+
+@pytest.mark.parametrize(("make", "shape"), [(small_zoo, (2, 3, 32, 32)), (resnet18, (1, 3, 64, 64))])
+def test_every_layer_equals_torch_flop_counter(make, shape):
+    rows = flop_counter_agreement(make(), shape)
+    assert rows
+    for name, ours, theirs in rows:
+        assert ours == theirs, name
+
+
+def test_params_equal_numel():
+    for make, shape in ((small_zoo, (1, 3, 32, 32)), (resnet18, (1, 3, 64, 64))):
+        model = make()
+        result = analyze(model, shape)
+        assert result.params == sum(p.numel() for p in model.parameters())
+        for layer in result.leaves:
+            assert layer.params == sum(p.numel() for p in model.get_submodule(layer.name).parameters())
+
+
+def test_resnet18_totals():
+    result = analyze(resnet18(), (1, 3, 224, 224))
+    assert result.params == 11_689_512
+    assert result.total_work().macs == 1_814_073_344
+    assert result.output_shape == (1, 1000)
+
+
+def test_rows_add_up_to_totals():
+    result = analyze(small_zoo(), (1, 3, 32, 32), Convention("exact", bias=True, elementwise=True))
+    assert result.total() == sum(x.count for x in result.leaves)
+    for container in (x for x in result.layers if not x.leaf):
+        assert container.count == sum(x.count for x in result.leaves if x.name.startswith(container.name + "."))
+
+
+# ---- receptive fields: index propagation against gradient support at every sampled position ---------------------
+
+ZOO_AXIS = {  # the zoo along one axis; the residual block's receptive field is its body's (the body covers the identity)
+    "0": AxisLayer("conv", 3, 2, 1),
+    "2": AxisLayer("conv", 5, 1, 2),
+    "3": AxisLayer("conv", 1),
+    "4.body.0": AxisLayer("conv", 3, 1, 2, 2),
+    "4.body.2": AxisLayer("conv", 3, 1, 1),
+    "5": AxisLayer("conv", 2, 2),
+    "6": AxisLayer("tconv", 4, 2, 1),
+    "7": AxisLayer("upsample", scale=2),
+    "8": AxisLayer("conv", 2, 2),
+    "9": AxisLayer("conv", 3, 1, 1),
+}
+
+
+def test_zoo_receptive_fields_match_gradient_support():
+    model = small_zoo()
+    shape = (1, 3, 160, 160)
+    prepared = positive_copy(model)
+    names = list(ZOO_AXIS)
+    exact = dict(zip(names, propagate(list(ZOO_AXIS.values())), strict=True))
+    for name in names:
+        rh, rw, clipped = measure_axes(model, shape, name, prepared=prepared)
+        assert not clipped, name
+        assert (rh.min, rh.max) == (exact[name].min, exact[name].max) == (rw.min, rw.max), name
+        assert rh.stride == exact[name].stride, name
+
+
+def test_transposed_conv_receptive_field_varies_by_position():
+    rf = propagate([AxisLayer("conv", 3, 1, 1), AxisLayer("tconv", 3, 2, 0)])[-1]
+    assert (rf.min, rf.max) == (3, 4)
+
+
+# ---- diagnosis -------------------------------------------------------------------------------------------------
+
+
+def test_diagnosis_names_the_slip():
+    model = nn.Sequential(nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1, groups=2))
+    shape = (2, 4, 5, 5)
+    result = analyze(model, shape)
+    macs = result.total_work().macs
+    assert any("Convention" not in m.name and "multiply-accumulates" in m.name for m in diagnose(model, shape, macs))
+    by_output = 2 * 4 * 9 * 9 * (4 // 2) * 9
+    assert any("by output position" in m.name for m in diagnose(model, shape, by_output))
+    assert any("groups twice" in m.name for m in diagnose(model, shape, macs // 2))
+    assert any("one sample" in m.name for m in diagnose(model, shape, macs // 2))
+    assert any("FLOPs" in m.name for m in diagnose(model, shape, 2 * macs))
+    assert diagnose(model, shape, macs + 7) == []
+
+
+# ---- the command ---------------------------------------------------------------------------------------------------
+
+
+def test_count_json(capsys, tmp_path):
+    f = tmp_path / "net.py"
+    f.write_text(
+        "import torch.nn as nn\ndef make():\n    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))\n"
+    )
+    code = main(["count", f"{f}:make", "--input", "1,3,16,16", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert doc["total"] == {**doc["total"], "params": 224, "macs": 8 * 16 * 16 * 27, "flops": 2 * 8 * 16 * 16 * 27}
+    conv = doc["layers"][0]
+    assert conv["output_shape"] == [1, 8, 16, 16] and conv["receptive_field"]["size"] == [3, 3]
+    assert doc["layers"][2]["receptive_field"]["max"] == [4, 4]
+
+
+def test_count_huge_input_costs_nothing(capsys):
+    assert main(["count", "cpen455-classifier", "--input", "100,3,512,512", "--no-rf", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["total"]["params"] == 397184 and doc["layers"][0]["output_shape"] == [100, 128, 256, 256]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["count", "nope", "--input", "1,3,8,8"], "unknown model 'nope'"),
+        (["count", "zoo", "--input", "1,a"], "--input must be comma-separated"),
+        (["count", "zoo"], "give --input"),
+        (["count", "zoo", "--input", "1,3,2,2"], "the model cannot run on input (1, 3, 2, 2)"),
+        (["count", "/no/file.py:make", "--input", "1,3,8,8"], "model file not found"),
+        (["count", "zoo", "--input", "1,3,32,32", "--convention", "gflops"], "Invalid value for '--convention'"),
+    ],
+)
+def test_count_errors(capsys, args, message):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

@@ -1,0 +1,155 @@
+"""Models `verify count` knows by name, built from torch.nn alone (nothing is downloaded), and loading of a user's
+``path/to/file.py:factory``."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from verify import VerifyError
+
+
+def resnet18(num_classes: int = 1000) -> Any:
+    """ResNet-18 (basic blocks 2-2-2-2) written with torch.nn, the same layers and shapes as the usual one."""
+    import torch.nn as nn
+
+    class Basic(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.downsample = (
+                nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                if stride != 1 or cin != cout
+                else None
+            )
+
+        def forward(self, x: Any) -> Any:
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return self.relu(out + identity)
+
+    def stage(cin: int, cout: int, stride: int) -> Any:
+        return nn.Sequential(Basic(cin, cout, stride), Basic(cout, cout, 1))
+
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2, 1),
+        stage(64, 64, 1),
+        stage(64, 128, 2),
+        stage(128, 256, 2),
+        stage(256, 512, 2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(512, num_classes),
+    )
+
+
+def small_zoo() -> Any:
+    """A helper model with every layer kind the counters handle: depthwise, grouped, dilated and transposed
+    convolutions, pooling, upsampling and a residual block."""
+    import torch.nn as nn
+
+    class Residual(nn.Module):
+        def __init__(self, c: int) -> None:
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(c, c, 3, padding=2, dilation=2), nn.ReLU(), nn.Conv2d(c, c, 3, padding=1, groups=2)
+            )
+
+        def forward(self, x: Any) -> Any:
+            return x + self.body(x)
+
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 5, padding=2, groups=8),
+        nn.Conv2d(8, 16, 1),
+        Residual(16),
+        nn.MaxPool2d(2),
+        nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1, groups=2),
+        nn.Upsample(scale_factor=2),
+        nn.AvgPool2d(2),
+        nn.Conv2d(8, 4, 3, padding=1),
+    )
+
+
+def _bank_model(name: str) -> Callable[[], Any]:
+    def make() -> Any:
+        if name == "pool-upsample-net":
+            from problems.csc413_a2_counts import pool_upsample_net
+
+            return pool_upsample_net(1, 32, 24, 3, device="cpu")
+        if name == "vu-fixed-net":
+            from problems.vu_dl_a3_conv import fixed_net
+
+            return fixed_net("cpu")
+        import torch
+
+        from verify.conv_parts import build_model
+
+        if name == "lenet5":
+            from problems.csc420_a2_counts import LENET
+
+            model, side, ch = build_model(LENET, 1, device="cpu"), 32, 1
+        else:
+            from problems.cpen455_hw2_conv import NET
+            from problems.cpen455_hw2_counts import NET7
+
+            model, side, ch = build_model(NET if name == "cpen455-classifier" else NET7, 3, device="cpu"), 512, 3
+        with torch.no_grad():  # materialize the lazy linear layer for the question's input size
+            model(torch.zeros(1, ch, side, side))
+        return model
+
+    return make
+
+
+NAMED: dict[str, tuple[Callable[[], Any], str]] = {
+    "resnet18": (resnet18, "ResNet-18 built from torch.nn (input 1,3,224,224)"),
+    "zoo": (small_zoo, "depthwise, grouped, dilated, transposed conv, pooling, upsampling, residual (1,3,32,32)"),
+    "lenet5": (_bank_model("lenet5"), "csc420-a2/q5 LeNet-5 (1,1,32,32)"),
+    "pool-upsample-net": (_bank_model("pool-upsample-net"), "csc413-a2/4.3 with NIC=1, NF=32, NC=24, k=3 (1,1,32,32)"),
+    "vu-fixed-net": (_bank_model("vu-fixed-net"), "vu-dl-a3/q15 fixed-resolution MNIST net (1,1,28,28)"),
+    "cpen455-classifier": (_bank_model("cpen455-classifier"), "cpen455-hw2/2.2 classifier (100,3,512,512)"),
+    "cpen455-q7": (_bank_model("cpen455-q7"), "cpen455-hw2/7 network with a transposed conv (100,3,512,512)"),
+}
+
+
+def load_model(spec: str) -> tuple[Any, str]:
+    """A model from a bank name or from ``path/to/file.py:factory`` (a function returning an nn.Module)."""
+    import torch.nn as nn
+
+    if spec in NAMED:
+        return NAMED[spec][0](), spec
+    if ":" not in spec:
+        raise VerifyError(f"unknown model '{spec}': give path/to/file.py:factory or one of {', '.join(NAMED)}")
+    path_text, factory = spec.rsplit(":", 1)
+    path = Path(path_text)
+    if not path.is_file():
+        raise VerifyError(f"model file not found: {path}")
+    module_spec = importlib.util.spec_from_file_location(f"verify_user_model_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise VerifyError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file: one clear line
+        raise VerifyError(f"cannot load {path}: {type(exc).__name__}: {exc}") from exc
+    fn = getattr(module, factory, None)
+    if not callable(fn):
+        raise VerifyError(f"{path} has no function '{factory}'")
+    try:
+        model = fn()
+    except Exception as exc:
+        raise VerifyError(f"{spec}() failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, nn.Module):
+        raise VerifyError(f"{spec}() returned {type(model).__name__}, not an nn.Module")
+    return model, spec
