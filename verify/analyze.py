@@ -97,6 +97,21 @@ def layer_work(module: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...
     return Work()
 
 
+def meta_copy(model: Any) -> Any:
+    """A copy of ``model`` whose parameters and buffers are meta tensors, made without copying any data."""
+    import torch
+    import torch.nn as nn
+    from torch.nn.parameter import UninitializedParameter
+
+    memo: dict[int, Any] = {}
+    for p in model.parameters():
+        if not isinstance(p, UninitializedParameter):
+            memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
+    for b in model.buffers():
+        memo[id(b)] = torch.empty_like(b, device="meta")
+    return copy.deepcopy(model, memo).to("meta")
+
+
 def _shape(x: Any) -> tuple[int, ...]:
     import torch
 
@@ -116,7 +131,7 @@ def analyze(
     from verify import VerifyError
 
     convention = convention or Convention()
-    meta = copy.deepcopy(model).to("meta")
+    meta = meta_copy(model)
     infos: dict[str, LayerInfo] = {}
     order: list[str] = []
     hooks = []
@@ -183,7 +198,7 @@ def torch_flops(model: Any, input_shape: tuple[int, ...]) -> dict[str, int]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    meta = copy.deepcopy(model).to("meta")
+    meta = meta_copy(model)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         meta(torch.empty(*input_shape, device="meta"))
     out: dict[str, int] = {}
