@@ -110,7 +110,7 @@ def main() -> None:
             results[name] = None
         except Exception as exc:  # a peer that crashes on this model is reported, not fatal
             results[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
-    p0, m0, t0 = results["verify count"]
+    _, m0, t0 = results["verify count"]
     rows = [
         "| tool | parameters | MACs as reported | minus conv + linear MACs | median seconds | time / verify |",
         "|---|---:|---:|---:|---:|---:|",
