@@ -156,6 +156,77 @@ def _global_pool_part() -> Part:
     )
 
 
+# ---- the convolution through unfold, forward and backward ---------------------------------------------------------
+
+
+def _unfold_symbolic(claim: Any, ctx: Context) -> Outcome:
+    """On explicit symbolic tensors: Y = W·U equals the convolution sum, and the hand-written gradients
+    ∇W = ∇Y·Uᵀ and ∇X = fold(Wᵀ·∇Y) equal sympy's derivatives of Σ ∇Y ⊙ Y."""
+    import sympy
+
+    from verify.arith import exact
+
+    h = w = 3
+    k = 2
+    X = sympy.Matrix(h, w, sympy.symbols("x0:9"))
+    K = sympy.Matrix(k, k, sympy.symbols("k0:4"))
+    Y = sympy.Matrix(exact.correlate2d(X.tolist(), K.tolist()))
+    oh, ow = Y.shape
+    # unfold: one column per output position, k·k rows
+    U = sympy.Matrix([[X[i + u, j + v] for i in range(oh) for j in range(ow)] for u in range(k) for v in range(k)])
+    Wrow = sympy.Matrix([[K[u, v] for u in range(k) for v in range(k)]])
+    forward_ok = (Wrow * U - sympy.Matrix([list(Y)])).is_zero_matrix
+    G = sympy.Matrix(oh, ow, sympy.symbols("g0:4"))
+    loss = sum(G[i] * Y[i] for i in range(oh * ow))
+    gW = sympy.Matrix([list(sympy.Matrix([list(G)]) * U.T)])
+    want_w = sympy.Matrix([[sympy.diff(loss, K[u, v]) for u in range(k) for v in range(k)]])
+    gU = Wrow.T * sympy.Matrix([list(G)])
+    gX = sympy.zeros(h, w)
+    for r, (u, v) in enumerate((u, v) for u in range(k) for v in range(k)):
+        for c, (i, j) in enumerate((i, j) for i in range(oh) for j in range(ow)):
+            gX[i + u, j + v] += gU[r, c]  # fold: overlapping patches add up
+    want_x = sympy.Matrix(h, w, lambda i, j: sympy.diff(loss, X[i, j]))
+    ok = forward_ok and (gW - want_w).expand().is_zero_matrix and (gX - want_x).expand().is_zero_matrix
+    return Outcome(
+        ok,
+        "unfold forward and fold backward vs sympy's derivatives (3×3 input, 2×2 kernel)",
+        f"forward W·U = conv: {forward_ok}; ∇W = ∇Y·Uᵀ and ∇X = fold(Wᵀ∇Y) equal sympy's: {ok}",
+    )
+
+
+def _unfold_torch(claim: Any, ctx: Context) -> Outcome:
+    import torch
+    import torch.nn.functional as F
+
+    from verify.unfold_conv import conv2d_unfold
+
+    g = torch.Generator().manual_seed(ctx.seed)
+    worst, n = 0.0, 0
+    for b, c, o, h, w, k, s, p in (
+        (2, 3, 4, 7, 6, 3, 1, 1),
+        (1, 2, 3, 8, 8, 3, 2, 0),
+        (3, 1, 2, 5, 9, 2, 2, 1),
+        (2, 2, 2, 6, 6, 1, 3, 2),
+    ):
+        x = torch.randn(b, c, h, w, generator=g, dtype=torch.float64, requires_grad=True)
+        wt = torch.randn(o, c, k, k, generator=g, dtype=torch.float64, requires_grad=True)
+        err = float((conv2d_unfold(x, wt, s, p) - F.conv2d(x, wt, stride=s, padding=p)).detach().abs().max())
+        worst = max(worst, err)
+        if err > 1e-12 or not torch.autograd.gradcheck(
+            lambda a, bb, s=s, p=p: conv2d_unfold(a, bb, s, p), (x, wt), eps=1e-6, atol=1e-8
+        ):
+            return Outcome(False, "Conv2dUnfold vs F.conv2d and gradcheck", f"config {(b, c, o, h, w, k, s, p)} fails")
+        n += 1
+    return Outcome(
+        True,
+        "Conv2dUnfold (autograd.Function, hand-written backward) vs F.conv2d and gradcheck",
+        f"{n} configurations (batch, channels, sizes, kernel, stride, padding): forward within {worst:.1e}, gradcheck passes "
+        "(the test suite sweeps 200 more)",
+        max_error=worst,
+        tolerance=1e-12,
+    )
+
+
 # ---- q15: a fixed-resolution MNIST net and a variable-resolution one with N channels -----------------------------------
 
 
@@ -290,7 +361,33 @@ PROBLEMS = [
         ),
         source=f"{SEED}, part 1, questions 1–2",
         topics=("conv-arithmetic", "counting"),
-        parts=(_params_part(), size_formula_part("out_size", {"H": "W_in", "K": "K", "S": "S", "P": "P"})),
+        parts=(
+            _params_part(),
+            size_formula_part("out_size", {"H": "W_in", "K": "K", "S": "S", "P": "P"}),
+            Part(
+                "unfold_conv",
+                Kind.TEXT,
+                lambda: Derivation(
+                    "Forward: U = unfold(X), Y = W·U. Backward: ∇W = Σ_b ∇Y_b U_bᵀ; ∇U = Wᵀ∇Y, and ∇X = fold(∇U), where "
+                    "fold adds the overlapping patches back onto the input.",
+                    (
+                        Step(
+                            "Each output is a dot product of a kernel with one column of U:",
+                            r"Y_{o,p} = \sum_k W_{o,k} U_{k,p}",
+                        ),
+                        Step(
+                            "so",
+                            r"\nabla W = \nabla Y\, U^\top,\quad \nabla U = W^\top \nabla Y,\quad \nabla X = \mathrm{fold}(\nabla U)",
+                        ),
+                    ),
+                ),
+                (
+                    checks.symbolic("sympy derivatives on explicit tensors", _unfold_symbolic),
+                    checks.torch_check("autograd.Function vs F.conv2d", _unfold_torch),
+                ),
+                note="Added to the catalog's parts: the convolution written with F.unfold and F.fold, forward and backward.",
+            ),
+        ),
     ),
     Problem(
         id="vu-dl-a3/q10",

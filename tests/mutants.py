@@ -43,6 +43,14 @@ def mutants(kind: Kind, value: Any) -> list[tuple[str, Any]]:
         if floors:
             out.append(("floor dropped", value.xreplace({f: f.args[0] for f in floors})))
         return out
+    if kind is Kind.SET and value and all(isinstance(m, str) for m in value):
+        axes = ("B", "C", "H", "W")
+        out = (
+            [("an extra axis", frozenset({*value, next(a for a in axes if a not in value)}))] if len(value) < 4 else []
+        )
+        if len(value) > 1:
+            out.append(("an axis dropped", frozenset(sorted(value)[1:])))
+        return out
     if kind is Kind.SET:
         members = sorted(value)
         if not members:

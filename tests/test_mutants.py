@@ -113,3 +113,26 @@ def test_student_forward_memory_fails(bank):
     part = bank.get("csc413-a2/2.1.2").part("forward_memory")
     for check in part.checks:
         assert run_check(check, sympy.Order(t, (t, sympy.oo)), Context()).status is Status.FAIL
+
+
+def test_backward_and_normalization_slips_fail(bank):
+    """A dropped transpose, a missing minus sign, the wrong reduction axes, σ′ in x instead of y."""
+    import sympy
+
+    g, x, y = sympy.symbols("g x y")
+    m, n, f = sympy.symbols("m n f", integer=True, positive=True)
+    G, X = sympy.MatrixSymbol("G", m, n), sympy.MatrixSymbol("X", n, f)
+    slips = [
+        ("vu-dl-a3/p1.1", "grad_Y", g * x / y**2),  # the minus sign lost
+        ("vu-dl-a3/p1.1", "grad_X", g * x / y),
+        ("vu-dl-a3/p1.3", "grad_W", X.T * G.T),  # (G X)ᵀ: the transpose of the answer
+        ("cpen455-hw2/2.5", "per_channel", frozenset({"B", "C"})),  # the wrong reduction axes
+        ("cpen455-hw2/2.5", "per_location", frozenset({"H", "W"})),  # statistics without the batch
+        ("cpen455-hw2/2.5", "conv_choice", frozenset({"B", "C"})),
+        ("csc420-a2/q6", "dsigma", sympy.Symbol("y") * (1 + sympy.Symbol("y"))),
+    ]
+    for problem_id, key, wrong in slips:
+        part = bank.get(problem_id).part(key)
+        for check in part.checks:
+            result = run_check(check, wrong, Context())
+            assert result.status is Status.FAIL, (problem_id, key, check.name, result.status, result.evidence)
