@@ -271,6 +271,127 @@ def run_cmd(
     _finish(problems, _execute(problems, device, time_limit, as_json), as_json, report)
 
 
+@app.command("check")
+def check_cmd(
+    answers: Annotated[Path, typer.Argument(help="A TOML answer file: one table per problem id, one key per part.")],
+    bank: BankOpt = None,
+    as_json: JsonOpt = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write a markdown report of the verdicts.")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.5, help="Seconds one answer may take before it is undecided.")
+    ] = 20.0,
+) -> None:
+    """Grade a person's answers against the verified bank: a verdict, the answer as read, the method and evidence for
+    each. Exit 0 when every graded answer is correct, 1 otherwise, 2 for a file that cannot be read."""
+    from verify.answers.grade import grade_answers, read_answers, summary, warm_up
+
+    b = _bank(bank)
+    items = read_answers(answers)
+    warm_up()
+    verdicts = grade_answers(b, items, timeout)
+    if report is not None:
+        from verify.answers.report import check_markdown
+        from verify.report.markdown import write_atomic
+
+        write_atomic(report, check_markdown(answers.name, verdicts))
+    s = summary(verdicts)
+    if as_json:
+        print(json.dumps({"answers": [v.to_json() for v in verdicts], "summary": s}, indent=2, ensure_ascii=False))
+    else:
+        _print_verdicts(verdicts, s)
+    bad = s["incorrect"] + s["unparsable"] + s["unknown"] + s["undecided"]
+    raise typer.Exit(0 if bad == 0 else 1)
+
+
+def _print_verdicts(verdicts: list[Any], s: dict[str, int]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    style = {
+        "correct": "green",
+        "incorrect": "red",
+        "unparsable": "magenta",
+        "unknown": "yellow",
+        "ungraded": "dim",
+        "undecided": "yellow",
+    }
+    table = Table(title="verify check", show_lines=False)
+    for col in ("id", "part", "verdict", "given", "read as", "expected", "evidence"):
+        table.add_column(col, overflow="fold")
+    for v in verdicts:
+        ev = v.evidence + (f" — {v.diagnosis}" if v.diagnosis else "")
+        table.add_row(
+            escape(v.id),
+            escape(v.part),
+            f"[{style[v.verdict]}]{v.verdict}[/]",
+            escape(v.given[:60]),
+            escape(v.parsed[:60]),
+            escape(v.expected[:60]),
+            escape(ev[:200]),
+        )
+    con = _console()
+    con.print(table)
+    con.print(
+        ", ".join(f"{s[k]} {k}" for k in ("correct", "incorrect", "unparsable", "unknown", "ungraded", "undecided"))
+    )
+
+
+@app.command("grade")
+def grade_cmd(
+    folder: Annotated[Path, typer.Argument(help="A folder of TOML answer files, one per person.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for grades.csv and summary.md.")] = Path("grades"),
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Answer files graded at once.")] = 2,
+    bank: BankOpt = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.5, help="Seconds one answer may take.")] = 20.0,
+) -> None:
+    """Grade a class: every answer file in a folder, in parallel; writes a CSV (a row per file, a column per part) and
+    a markdown summary with the most common wrong answers and their diagnosis."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from verify.answers.grade import grade_answers, read_answers, warm_up
+    from verify.answers.report import class_csv, class_markdown
+    from verify.report.markdown import write_atomic
+
+    if not folder.is_dir():
+        raise VerifyError(f"{folder} is not a folder")
+    files = sorted(folder.glob("*.toml"))
+    if not files:
+        raise VerifyError(f"no answer files (*.toml) in {folder}")
+    b = _bank(bank)
+    warm_up()
+    results: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+
+    def one(path: Path) -> None:
+        try:
+            results[path.name] = grade_answers(b, read_answers(path), timeout)
+        except VerifyError as exc:
+            errors[path.name] = str(exc)
+
+    with Progress(
+        TextColumn("[bold]grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=len(files))
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for _ in pool.map(one, files):
+                progress.advance(task)
+    write_atomic(out / "grades.csv", class_csv(results))
+    write_atomic(out / "summary.md", class_markdown(results, errors))
+    n = sum(len(v) for v in results.values())
+    _console().print(
+        f"{len(results)} files, {n} answers graded; {len(errors)} unreadable · {out / 'grades.csv'}, {out / 'summary.md'}"
+    )
+
+
 class Unit(StrEnum):
     macs = "macs"
     flops = "flops"

@@ -1,0 +1,326 @@
+"""`verify check` and `verify grade`: verdicts on the write-ups' answers, equivalence by meaning, safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from verify.answers.grade import Answer, grade_isolated, grade_one, read_answers, warm_up
+from verify.answers.parse import AnswerError, SymbolTable, parse_math
+from verify.cli import main
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm():
+    warm_up()
+
+
+def verdicts(bank, path):
+    by = {p.id: p for p in bank.problems}
+    return {(a.id, a.part): grade_one(by.get(a.id), a) for a in read_answers(path)}
+
+
+# ---- the write-ups -----------------------------------------------------------------------------------------------
+
+WRONG_CPEN = {("cpen455-hw2/2.6", "Y"), ("cpen455-hw2/3.3b", "X_hat"), ("cpen455-hw2/7", "H4"), ("cpen455-hw2/7", "H5")}
+WRONG_CSC413 = {
+    ("csc413-a2/1.2.1", "grad_w0"),
+    ("csc413-a2/1.2.1", "w1"),
+    ("csc413-a2/2.1.2", "forward_memory"),
+    ("csc413-a2/5.4", "k4_final_padding"),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "wrong"), [("cpen455_student.toml", WRONG_CPEN), ("csc413_student.toml", WRONG_CSC413)]
+)
+def test_write_up_answers_get_a_careful_graders_verdicts(bank, name, wrong):
+    got = verdicts(bank, FIX / name)
+    for key, v in got.items():
+        expected = "incorrect" if key in wrong else "correct"
+        assert v.verdict == expected, (key, v.verdict, v.parsed, v.evidence)
+        assert v.method and v.evidence, key
+
+
+def test_wrong_answers_carry_evidence_and_diagnosis(bank):
+    got = verdicts(bank, FIX / "cpen455_student.toml")
+    assert "whole input" in got[("cpen455-hw2/2.6", "Y")].evidence
+    stride = got[("cpen455-hw2/3.3b", "X_hat")]
+    assert "5×5 matrix, expected 6×6" in stride.evidence and "stride" in stride.diagnosis
+    assert "13–17" in got[("cpen455-hw2/7", "H4")].evidence
+    rms = verdicts(bank, FIX / "csc413_student.toml")[("csc413-a2/1.2.1", "grad_w0")]
+    assert "-8" in rms.evidence or "−8" in rms.evidence
+
+
+# ---- equivalence by meaning --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pid", "part", "given", "verdict"),
+    [
+        ("csc413-a2/2.3.2", "lambda_tilde", r"\frac{\lambda}{2\eta}", "correct"),
+        ("csc413-a2/2.3.2", "lambda_tilde", r"0.5\lambda/\eta", "correct"),
+        ("csc413-a2/2.3.2", "lambda_tilde", r"\lambda\cdot(2\eta)^{-1}", "correct"),
+        ("csc413-a2/2.3.2", "lambda_tilde", "λ/(2η)", "correct"),
+        ("csc413-a2/2.3.2", "lambda_tilde", r"\frac{\lambda}{\eta}", "incorrect"),
+        ("csc420-a2/q7", "dtanh", r"1 - \tanh^2(x)", "correct"),
+        ("csc420-a2/q7", "dtanh", r"4(\sigma(2x) - \sigma(2x)^2)", "correct"),
+        ("csc420-a2/q7", "dtanh", r"2(\sigma(2x) - \sigma(2x)^2)", "incorrect"),
+        ("cpen455-hw2/5.2", "params", "C*K^2*N/M", "correct"),
+        ("cpen455-hw2/5.2", "params", r"\frac{CK^2N}{M^2}", "incorrect"),
+        ("cpen455-hw2/3.1", "H_out", "floor((H+2P-K)/S)+1", "correct"),
+        ("cpen455-hw2/3.1", "H_out", "(H+2P-K)/S+1", "incorrect"),
+        ("cpen455-hw2/3.2", "output_padding", "mod(H + 2P - K, S)", "correct"),
+        ("csc420-a2/q6", "dsigma", "y(1-y)", "correct"),
+        ("csc420-a2/q6", "dsigma", "y - y^2", "correct"),
+        ("csc413-a2/1.1.1", "w_hat", r"X^\top (X X^\top)^{-1} t", "correct"),
+        ("csc413-a2/1.1.1", "w_hat", r"X^T t", "incorrect"),
+        ("csc413-a2/2.2.3", "eta_star", r"\frac{n \, a^T X X^T a}{2 \|X X^T a\|^2}", "correct"),
+        ("csc413-a2/2.2.3", "eta_star", r"\frac{n}{2}\frac{\|X^T a\|_2^2}{\|X^T a\|_2^2}", "incorrect"),
+        ("cpen455-hw2/4.1", "Y", [[0, 25, 10], [8, -10, 24], [-4, 12, -8]], "correct"),
+        ("cpen455-hw2/4.1", "Y", [[0, 25, 10], [8, -10, 24], [-4, 12, -9]], "incorrect"),
+        ("cpen455-hw2/1.2", "network", {"activation": "square", "W": [[1, -1]], "c": [0], "w": [1], "b": 0}, "correct"),
+        (
+            "cpen455-hw2/1.2",
+            "network",
+            {"activation": "square", "W": [[1, -1]], "c": [0], "w": [2], "b": 0},
+            "incorrect",
+        ),
+        ("cpen455-hw2/2.5", "per_channel", ["B", "H", "W"], "correct"),
+        ("cpen455-hw2/2.5", "per_channel", ["B", "C"], "incorrect"),
+        ("cpen455-hw2/2.2", "H1", "(100, 128, 256, 256)", "correct"),
+        ("csc413-a2/5.4", "k4_final_padding", "impossible", "correct"),
+        ("csc413-a2/2.1.2", "backward_memory", r"\mathcal{O}(t)", "correct"),
+        ("csc413-a2/2.1.2", "backward_memory", "O(t^2)", "incorrect"),
+        ("cpen455-hw2/1.1", "separable", True, "incorrect"),
+        ("csc413-a2/1.2.2", "text", "anything", "ungraded"),
+        ("cpen455-hw2/3.1", "H_oot", "1", "unknown"),
+        ("no/such", "x", "1", "unknown"),
+        ("cpen455-hw2/3.1", "H_out", "floor((H+2P-K)/S", "unparsable"),
+        ("cpen455-hw2/3.1", "H_out", "Q + 1", "unparsable"),
+    ],
+)
+def test_verdicts_by_meaning(bank, pid, part, given, verdict):
+    problem = {p.id: p for p in bank.problems}.get(pid)
+    v = grade_one(problem, Answer(pid, part, given))
+    assert v.verdict == verdict, (v.verdict, v.parsed, v.evidence)
+
+
+def test_implicit_multiplication_follows_the_table():
+    import sympy
+
+    W, K, N, x = sympy.symbols("W K N x")
+    table = SymbolTable({"W": W, "K": K, "N": N, "x": x}, {"sigma": lambda v: 1 / (1 + sympy.exp(-v))})
+    assert parse_math("W(K^2+N)", table) == W * (K**2 + N)
+    assert parse_math(r"\sigma(2x)", table) == 1 / (1 + sympy.exp(-2 * x))
+    assert parse_math("KN", table) == K * N
+    with pytest.raises(AnswerError, match="unknown symbol 'Z'"):
+        parse_math("Z + 1", table)
+    with pytest.raises(AnswerError, match="column"):
+        parse_math("K + * N", table)
+
+
+# ---- safety: a corpus of hostile inputs --------------------------------------------------------------------------
+
+SENTINEL = Path("/tmp/verify_pwned")
+HOSTILE = [
+    '__import__("os").system("touch /tmp/verify_pwned")',
+    "exec('import os')",
+    "eval('1+1')",
+    "lambda: 0",
+    "().__class__.__bases__[0].__subclasses__()",
+    "H.__class__",
+    "__builtins__",
+    "import os",
+    "os.system('ls')",
+    "open('/etc/passwd').read()",
+    "sympify('H')",
+    "parse_expr('H')",
+    "globals()",
+    "getattr(H, '__class__')",
+    "H; import os",
+    "H\nimport os",
+    "${H}",
+    "`rm -rf /`",
+    "\\input{/etc/passwd}",
+    "\\def\\x{H}\\x",
+    "H^(9^(9^(9^9)))",
+    "2^{2^{2^{2^{2^{2^{2}}}}}}",
+    "H^99999999",
+    "99999!",
+    "(10^10)!",
+    "factorial(10^6)",
+    "10^10^10^10",
+    "9" * 50,
+    "H" * 5000,
+    "(" * 10000 + "H" + ")" * 10000,
+    "{" * 500 + "H" + "}" * 500,
+    "\\frac{" * 300 + "H" + "}{2}" * 300,
+    "a" * 1_000_000,
+    "",
+    "   ",
+    "nan",
+    "inf",
+    "-inf",
+    "1e999",
+    "0/0",
+    "H/0",
+    "\\sqrt{-1}",
+    "\\log(0)",
+    "\\begin{bmatrix} 1 & 2 \\\\ 3 \\end{bmatrix}",
+    "\\text{hello}",
+    "\\unknown{H}",
+    "H +",
+    "* H",
+    "((H)",
+    "H))",
+    "\\left( H",
+    "\u202eH",
+    "\x00H",
+    "H\x7f",
+    "𝐇 + 1",
+    "H = K = S",
+]
+HOSTILE_VALUES = [
+    float("nan"),
+    float("inf"),
+    [1, [2, [3, [4, [5]]]]],
+    {"W": "x"},
+    True,
+    [[1, 2], [3]],
+    list(range(10_000)),
+]
+
+
+def test_hostile_corpus_is_safe(bank):
+    assert len(HOSTILE) + len(HOSTILE_VALUES) >= 50
+    SENTINEL.unlink(missing_ok=True)
+    problem = bank.get("cpen455-hw2/3.1")
+    start = time.perf_counter()
+    for text in HOSTILE:
+        v = grade_isolated(problem, Answer("cpen455-hw2/3.1", "H_out", text), timeout=10)
+        assert v.verdict in ("unparsable", "incorrect", "undecided"), (text[:40], v.verdict, v.evidence)
+    for value in HOSTILE_VALUES:
+        for pid, part in (("cpen455-hw2/2.1", "c2"), ("cpen455-hw2/4.1", "Y"), ("cpen455-hw2/1.3", "network")):
+            v = grade_isolated(bank.get(pid), Answer(pid, part, value), timeout=10)
+            assert v.verdict in ("unparsable", "incorrect", "undecided"), (pid, repr(value)[:40], v.verdict)
+    assert not SENTINEL.exists(), "an answer executed code"
+    assert time.perf_counter() - start < 240
+
+
+def test_a_hanging_answer_is_killed_and_the_rest_is_graded(bank, monkeypatch, tmp_path):
+    import verify.answers.grade as g
+
+    real = g.grade_one
+
+    def slow(problem, answer):
+        if answer.part == "H_out" and answer.id == "cpen455-hw2/3.1":
+            time.sleep(60)
+        return real(problem, answer)
+
+    monkeypatch.setattr(g, "grade_one", slow)
+    answers = read_answers(FIX / "hostile.toml")
+    start = time.perf_counter()
+    out = g.grade_answers(bank, answers, timeout=2)
+    assert time.perf_counter() - start < 20
+    assert [v.verdict for v in out] == ["undecided", "correct"]
+    assert "limit" in out[0].evidence
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe\x00", "is not UTF-8"),
+        (b"[a\nx = ", "is not valid TOML"),
+        (b"x" * 1_000_001, "limit"),
+    ],
+)
+def test_unreadable_files_exit_2(capsys, tmp_path, content, message):
+    f = tmp_path / "a.toml"
+    f.write_bytes(content)
+    assert main(["check", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_wrong_toml_types_are_graded_not_crashed(bank, tmp_path):
+    f = tmp_path / "a.toml"
+    f.write_text(
+        '"cpen455-hw2/2.1" = 5\n["cpen455-hw2/2.2"]\nH1 = "x"\nY = 3\n["cpen455-hw2/4.1"]\nY = [[1, 2], [3, 4]]\n'
+    )
+    got = {(a.id, a.part): grade_one({p.id: p for p in bank.problems}.get(a.id), a) for a in read_answers(f)}
+    assert got[("cpen455-hw2/2.1", "")].verdict == "unknown"
+    assert got[("cpen455-hw2/2.2", "H1")].verdict == "unparsable"
+    assert got[("cpen455-hw2/2.2", "Y")].verdict == "unparsable"
+    assert got[("cpen455-hw2/4.1", "Y")].verdict == "incorrect"
+
+
+# ---- the commands ----------------------------------------------------------------------------------------------
+
+
+def test_check_json_report_and_exit_codes(capsys, tmp_path):
+    report = tmp_path / "r.md"
+    assert main(["check", str(FIX / "cpen455_student.toml"), "--json", "--report", str(report)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["answers"][0]) == {
+        "id",
+        "part",
+        "verdict",
+        "given",
+        "parsed",
+        "expected",
+        "method",
+        "evidence",
+        "diagnosis",
+    }
+    assert doc["summary"]["incorrect"] == len(WRONG_CPEN), [
+        (a["part"], a["verdict"], a["evidence"][:90]) for a in doc["answers"] if a["verdict"] != "correct"
+    ]
+    text = report.read_text()
+    assert "❌ incorrect" in text and "cpen455-hw2/3.3b" in text
+    good = tmp_path / "good.toml"
+    good.write_text('["cpen455-hw2/2.1"]\nc2 = 128\n["csc413-a2/1.2.2"]\ntext = "adaptive"\n')
+    assert main(["check", str(good)]) == 0
+
+
+def test_report_escapes_markdown(capsys, tmp_path):
+    f = tmp_path / "a.toml"
+    f.write_text('["cpen455-hw2/3.1"]\nH_out = "<script>|x"\n')
+    report = tmp_path / "r.md"
+    main(["check", str(f), "--report", str(report)])
+    capsys.readouterr()
+    text = report.read_text()
+    assert "<script>" not in text and "&lt;script&gt;\\|x" in text
+
+
+def test_grade_a_class(capsys, tmp_path):
+    cls = tmp_path / "class"
+    cls.mkdir()
+    for i in range(3):
+        (cls / f"s{i}.toml").write_text(
+            f'["cpen455-hw2/2.1"]\nc2 = {128 if i else 129}\n["csc413-a2/2.3.2"]\nlambda_tilde = "\\\\frac{{\\\\lambda}}{{\\\\eta}}"\n'
+        )
+    (cls / "broken.toml").write_bytes(b"\xff")
+    out = tmp_path / "out"
+    assert main(["grade", str(cls), "--out", str(out), "--jobs", "2"]) == 0
+    csv_text = (out / "grades.csv").read_text()
+    assert csv_text.splitlines()[0].startswith("file,cpen455-hw2/2.1:c2,csc413-a2/2.3.2:lambda_tilde")
+    summary = (out / "summary.md").read_text()
+    assert "broken.toml" in summary and "×3" in summary and "off by a factor of 2" in summary
+
+
+def test_no_eval_in_answer_code():
+    src = "".join(p.read_text() for p in (Path(__file__).parents[1] / "verify" / "answers").glob("*.py"))
+    for bad in ("eval(", "exec(", "sympify(", "parse_expr("):
+        assert bad not in src, bad
+
+
+def teardown_module():
+    SENTINEL.unlink(missing_ok=True)
+    os.environ.pop("VERIFY_TEST", None)

@@ -1,0 +1,1 @@
+"""Answer checking: safe parsing, comparison per kind, grading of files and classes."""
