@@ -183,7 +183,7 @@ def preprocess(text: str) -> str:
     for u, r in UNICODE.items():
         text = text.replace(u, f" {r} " if len(r) > 1 and r[0].isalpha() else r)
     text = text.strip().strip("$").strip()
-    text = re.sub(r"\\(left|right|big|Big|bigg|Bigg)(?=[\\(\[\|.{}])", "", text)
+    text = re.sub(r"\\(left|right|big|Big|bigg|Bigg)(?=[\\()\[\]|.{}])", "", text)
     text = re.sub(r"\\(left|right)\.", "", text)
     text = re.sub(r"\\[,;:!]|\\quad|\\qquad|\\displaystyle|~", " ", text)
     text = text.replace("||", "\\|")  # plain ||v|| is a norm

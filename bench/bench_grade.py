@@ -1,0 +1,160 @@
+"""Grading throughput: a synthetic class graded with `verify grade`, in answers per second, and the cost of a hostile
+file.
+
+Usage: python bench/bench_grade.py [--files 300] [--answers 40] [--jobs 2] [--write]
+
+Each synthetic file holds `--answers` answers drawn (seeded) from a pool of right and wrong answers to the bank's
+parts, in the forms people write (LaTeX, plain math, numbers, lists, networks). The hostile file holds the same number
+of hostile strings (code injection, power towers, huge factorials, deep nesting, megabyte strings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+POOL = [
+    ("cpen455-hw2/2.1", "c2", "128"),
+    ("cpen455-hw2/2.1", "c2", "129"),
+    ("cpen455-hw2/2.2", "H1", "[100, 128, 256, 256]"),
+    ("cpen455-hw2/2.2", "H2", "[100, 64, 127, 127]"),
+    ("cpen455-hw2/2.3", "total", "397184"),
+    ("cpen455-hw2/2.4", "total", "397434"),
+    ("cpen455-hw2/2.6", "Y", "29"),
+    ("cpen455-hw2/2.6", "H3", "21"),
+    ("cpen455-hw2/3.1", "H_out", "'\\left\\lfloor \\frac{H + 2P - K}{S} \\right\\rfloor + 1'"),
+    ("cpen455-hw2/3.1", "H_out", "'(H + 2P - K)/S + 1'"),
+    ("cpen455-hw2/3.2", "output_padding", "'mod(H + 2P - K, S)'"),
+    ("cpen455-hw2/4.2", "H_out", "'floor((H + 2P - D(K-1) - 1)/S) + 1'"),
+    ("cpen455-hw2/5.1", "params", "'C K^2 N'"),
+    ("cpen455-hw2/5.2", "params", "'\\frac{CK^2N}{M^2}'"),
+    ("cpen455-hw2/3.3a", "X_hat", "[[-4, 5, 6], [10, -4, -10], [6, -5, -4]]"),
+    ("cpen455-hw2/4.1", "Y", "[[0, 25, 10], [8, -10, 24], [-4, 12, -8]]"),
+    ("cpen455-hw2/1.1", "separable", "false"),
+    ("cpen455-hw2/1.3", "network", '{ activation = "relu", W = [[1, 1], [1, 1]], c = [0, -1], w = [1, -2], b = 0 }'),
+    ("csc413-a2/2.3.2", "lambda_tilde", "'\\frac{\\lambda}{2\\eta}'"),
+    ("csc413-a2/2.3.2", "lambda_tilde", "'\\lambda/\\eta'"),
+    ("csc413-a2/2.2.1", "w1", "'w_0 - \\frac{2\\eta}{n} X^T a'"),
+    ("csc413-a2/2.1.2", "backward_memory", "'O(t)'"),
+    ("csc413-a2/2.1.2", "forward_memory", "'O(t)'"),
+    ("csc413-a2/5.4", "k4_final_padding", "'impossible'"),
+    ("csc413-a2/5.4", "k5_tconv", "[2, 1]"),
+    ("csc413-a2/3.2", "cnn_params", "21024"),
+    ("csc420-a2/q5", "total", "61706"),
+    ("csc420-a2/q6", "dsigma", "'y(1-y)'"),
+    ("csc420-a2/q7", "dtanh", "'1 - \\tanh^2(x)'"),
+    ("vu-dl-a3/q10", "out_768x1024", "[16, 383, 511]"),
+    ("vu-dl-a3/q15", "best_N", "81"),
+    ("cpen455-hw2/2.5", "per_channel", '["B", "H", "W"]'),
+    ("vu-dl-a3/p1.1", "grad_Y", "'-g x / y^2'"),
+]
+HOSTILE = [
+    '\'__import__("os").system("true")\'',
+    "'H^(9^(9^(9^9)))'",
+    "'99999!'",
+    "'" + "(" * 5000 + "H" + ")" * 5000 + "'",
+    "'" + "a" * 500_000 + "'",
+    "'2^{2^{2^{2^{2^{2^{2}}}}}}'",
+    "'\\frac{'",
+    "nan",
+    "inf",
+    "'exec(\"1\")'",
+]
+
+
+TARGETS = [
+    ("cpen455-hw2/3.1", "H_out"),
+    ("cpen455-hw2/4.2", "H_out"),
+    ("cpen455-hw2/3.2", "output_padding"),
+    ("cpen455-hw2/4.3", "output_padding"),
+    ("cpen455-hw2/5.1", "params"),
+    ("cpen455-hw2/5.2", "params"),
+    ("csc413-a2/2.3.2", "lambda_tilde"),
+    ("csc420-a2/q6", "dsigma"),
+    ("csc420-a2/q7", "dtanh"),
+    ("vu-dl-a3/conv", "out_size"),
+]
+
+
+def answer_file(values: list[str]) -> str:
+    """One answer per target part, the i-th value to the i-th part."""
+    return "".join(f'["{pid}"]\n{part} = {v}\n' for (pid, part), v in zip(TARGETS, values, strict=False))
+
+
+def write_class(folder: Path, files: int, per_file: int, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    for i in range(files):
+        chosen: dict[str, dict[str, str]] = {}
+        while sum(len(v) for v in chosen.values()) < per_file:
+            pid, part, value = rng.choice(POOL)
+            chosen.setdefault(pid, {})[part] = value
+            if len({(p, k) for p, v in chosen.items() for k in v}) >= len({(p, k) for p, k, _ in POOL}):
+                break
+        text = "".join(
+            f'["{pid}"]\n' + "".join(f"{k} = {v}\n" for k, v in parts.items()) for pid, parts in chosen.items()
+        )
+        (folder / f"student{i:04d}.toml").write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=300)
+    ap.add_argument("--answers", type=int, default=40)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    verify = shutil.which("verify", path=str(Path(sys.executable).parent)) or "verify"
+    with tempfile.TemporaryDirectory() as tmp:
+        cls = Path(tmp) / "class"
+        cls.mkdir()
+        write_class(cls, args.files, args.answers)
+        n_answers = sum(len([ln for ln in f.read_text().splitlines() if "=" in ln]) for f in cls.glob("*.toml"))
+        start = time.perf_counter()
+        subprocess.run(
+            [verify, "grade", str(cls), "--out", f"{tmp}/out", "--jobs", str(args.jobs)],
+            check=True,
+            capture_output=True,
+        )
+        elapsed = time.perf_counter() - start
+        hostile = Path(tmp) / "hostile.toml"
+        hostile.write_text(answer_file(HOSTILE))
+        one = Path(tmp) / "one.toml"
+        one.write_text(answer_file(["'H + 1'"] * len(TARGETS)))
+        times = {}
+        for name, path in (("hostile", hostile), ("ordinary", one)):
+            t0 = time.perf_counter()
+            subprocess.run([verify, "check", str(path), "--json"], capture_output=True)
+            times[name] = time.perf_counter() - t0
+    rows = [
+        "| measure | value |",
+        "|---|---:|",
+        f"| files × answers | {args.files} × ~{args.answers} = {n_answers} answers |",
+        f"| `verify grade --jobs {args.jobs}` wall time | {elapsed:.1f} s |",
+        f"| throughput | {n_answers / elapsed:.1f} answers/s |",
+        f"| `verify check` on a file of {len(TARGETS)} hostile answers | {times['hostile']:.1f} s |",
+        f"| `verify check` on a file of {len(TARGETS)} ordinary (wrong) answers | {times['ordinary']:.1f} s |",
+    ]
+    table = "\n".join(rows)
+    where = f"{platform.python_version()}, {platform.machine()}; every answer graded in its own forked worker"
+    print(table)
+    print(where)
+    if args.write:
+        readme = HERE / "README.md"
+        text = readme.read_text(encoding="utf-8")
+        start_m, end_m = "<!-- bench_grade:start -->", "<!-- bench_grade:end -->"
+        head, rest = text.split(start_m, 1)
+        _, tail = rest.split(end_m, 1)
+        readme.write_text(f"{head}{start_m}\n{table}\n\n{where}\n{end_m}{tail}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
