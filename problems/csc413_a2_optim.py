@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from verify import checks
+from verify.checks import as_sympy
 from verify.model import Context, Derivation, Figure, Kind, Outcome, Part, Problem, Step
 
 SEED = "003_c85582041e1ef3a7.txt"
@@ -390,7 +391,7 @@ def _w1_values(claim: Any, eta: float, beta: float, eps: float) -> list[Any]:
     by_name = {"eta": s["eta"], "beta": s["beta"], "epsilon": s["epsilon"]}
     out = []
     for c in claim:
-        e = sympy.sympify(c)
+        e = as_sympy(c)
         e = e.xreplace({v: by_name.get(v.name, v) for v in e.free_symbols})
         out.append(e.xreplace(sub))
     return out
@@ -649,7 +650,7 @@ def _order(deg: int) -> Any:
 def _claim_degree(claim: Any) -> int | None:
     import sympy
 
-    expr = claim.expr if isinstance(claim, sympy.Order) else sympy.sympify(claim)
+    expr = claim.expr if isinstance(claim, sympy.Order) else as_sympy(claim)
     syms = list(expr.free_symbols)
     if not syms:
         return 0
@@ -1030,9 +1031,8 @@ def _derive_lambda_tilde() -> Derivation:
 
 
 def _lt_value(claim: Any, lam: Any, eta: Any) -> Any:
-    import sympy
 
-    e = sympy.sympify(claim)
+    e = as_sympy(claim)
     names = {v.name: v for v in e.free_symbols}
     return e.xreplace({names[k]: v for k, v in (("lambda", lam), ("eta", eta)) if k in names})
 

@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 from verify import checks
+from verify.checks import as_sympy
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
 
 SEED = "001_7d9d876135843e22.txt"
@@ -164,9 +165,8 @@ def _derive_dsigma() -> Derivation:
 
 
 def _value_in(claim: Any, name: str, v: Any) -> Any:
-    import sympy
 
-    e = sympy.sympify(claim)
+    e = as_sympy(claim)
     by = {s.name: s for s in e.free_symbols}
     return e.xreplace({by[name]: v}) if name in by else e
 
@@ -215,7 +215,7 @@ def _as_function_of_x(claim: Any) -> Any:
     import sympy
 
     x = sympy.Symbol("x", real=True)
-    e = sympy.sympify(claim)
+    e = as_sympy(claim)
     by = {s.name: s for s in e.free_symbols}
     if "x" in by:
         e = e.xreplace({by["x"]: x})

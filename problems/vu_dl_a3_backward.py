@@ -10,6 +10,7 @@ import random
 from typing import Any
 
 from verify import checks
+from verify.checks import as_sympy
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
 
 SEED = "002_c9e08a185d8834d2.txt"
@@ -24,9 +25,8 @@ def _elem_syms() -> tuple[Any, Any, Any, Any]:
 
 
 def _subs_named(expr: Any, values: dict[str, Any]) -> Any:
-    import sympy
 
-    e = sympy.sympify(expr)
+    e = as_sympy(expr)
     by = {s.name: s for s in e.free_symbols}
     return e.xreplace({by[k]: v for k, v in values.items() if k in by})
 
@@ -155,7 +155,7 @@ def _elementwise_part() -> Part:
         import sympy
 
         g, x, _, F = _elem_syms()
-        e = sympy.sympify(claim)
+        e = as_sympy(claim)
         by = {s.name: s for s in e.free_symbols}
         e = e.xreplace({by[k]: v for k, v in (("g", g), ("x", x)) if k in by})
         e = e.replace(F, sympy.Lambda(x, sym_f(name, x))).doit()
@@ -230,7 +230,7 @@ def _elementwise_part() -> Part:
 def _matrix_value(claim: Any, mats: dict[str, Any]) -> Any:
     import sympy
 
-    e = sympy.sympify(claim)
+    e = as_sympy(claim)
     rep = {m: mats[m.name] for m in e.atoms(sympy.MatrixSymbol) if m.name in mats}
     return sympy.Matrix(e.xreplace(rep).doit())
 

@@ -12,6 +12,16 @@ from typing import Any
 from verify.model import Check, CheckFn, Context, Method, Outcome  # Outcome re-exported for problem files
 
 
+def as_sympy(value: Any) -> Any:
+    """A sympy object for a value that is already one, or a number: text is refused, so that no answer text can ever
+    reach sympy's string parser (answers are read by verify.answers.parse)."""
+    import sympy
+
+    if isinstance(value, str):
+        raise TypeError("text must be parsed by verify.answers.parse before it is compared")
+    return sympy.sympify(value)
+
+
 def symbolic(name: str, fn: CheckFn) -> Check:
     return Check(name=name, method=Method.SYMBOLIC, fn=fn)
 
@@ -107,7 +117,7 @@ def sweep(
     """
     import sympy
 
-    expr = sympy.sympify(claim)
+    expr = as_sympy(claim)
     names = {s.name: s for s in expr.free_symbols}
     unknown = sorted(set(names) - set(bind))
     if unknown:

@@ -15,6 +15,8 @@ from typing import Any
 
 import sympy
 
+from verify.checks import as_sympy
+
 n, d = sympy.symbols("n d", integer=True, positive=True)
 SIZES: tuple[tuple[int, int], ...] = ((2, 3), (3, 2), (1, 3), (3, 5))  # (n, d): d > n, d < n, n = 1, ...
 
@@ -66,7 +68,7 @@ def instances(
 
 def evaluate(expr: Any, inst: Instance) -> Any:
     """The claim at one instance, exactly: an explicit matrix, or a number where the result is 1×1 or scalar."""
-    expr = sympy.sympify(expr)
+    expr = as_sympy(expr)
     by_name = {s.name: s for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
     scal = {by_name[k]: v for k, v in {**inst.sizes, **inst.scalars}.items() if k in by_name}
     scal.update({s: inst.sizes[s.name] for s in (n, d)})
@@ -94,7 +96,7 @@ def is_zero(value: Any) -> bool:
     """Exactly zero (a matrix entry by entry): rational functions are put over a common denominator first."""
     if isinstance(value, sympy.MatrixBase):
         return all(is_zero(v) for v in value)
-    v = sympy.cancel(sympy.sympify(value))
+    v = sympy.cancel(as_sympy(value))
     return v == 0 or sympy.simplify(v) == 0
 
 

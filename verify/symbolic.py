@@ -13,6 +13,8 @@ from typing import Any
 
 import sympy
 
+from verify.checks import as_sympy
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -50,7 +52,7 @@ def equal(a: Any, b: Any, *, points: int = 60, seed: int = 0, valid: Any = None)
     >>> equal(sympy.floor(H / S), sympy.ceiling(H / S)).equal
     False
     """
-    a, b = sympy.sympify(a), sympy.sympify(b)
+    a, b = as_sympy(a), as_sympy(b)
     try:
         if sympy.simplify(a - b) == 0:
             return Comparison(True, "simplify", "the difference simplifies to 0")
@@ -76,7 +78,7 @@ def equal(a: Any, b: Any, *, points: int = 60, seed: int = 0, valid: Any = None)
 
 def evaluate(expr: Any, values: dict[str, Any]) -> Any:
     """Evaluate a sympy expression exactly at named values (ints stay exact)."""
-    expr = sympy.sympify(expr)
+    expr = as_sympy(expr)
     by_name = {s.name: s for s in expr.free_symbols}
     subs = {by_name[k]: sympy.sympify(v) for k, v in values.items() if k in by_name}
     return expr.xreplace(subs)
