@@ -164,31 +164,26 @@ def _derive_dsigma() -> Derivation:
     )
 
 
-def _value_in(claim: Any, name: str, v: Any) -> Any:
-
-    e = as_sympy(claim)
-    by = {s.name: s for s in e.free_symbols}
-    return e.xreplace({by[name]: v}) if name in by else e
-
-
 def _dsigma_symbolic(claim: Any, ctx: Context) -> Outcome:
     import sympy
 
-    from verify.symbolic import equal
+    from verify.symbolic import equal, evaluate
 
     x = sympy.Symbol("x", real=True)
-    cmp = equal(_value_in(claim, "y", _sig(x)), sympy.diff(_sig(x), x))
+    cmp = equal(evaluate(claim, {"y": _sig(x)}), sympy.diff(_sig(x), x))
     return Outcome(cmp.equal, "claim at y = σ(x) vs sympy's dσ/dx", cmp.detail)
 
 
 def _dsigma_torch(claim: Any, ctx: Context) -> Outcome:
     import torch
 
+    from verify.symbolic import evaluate
+
     g = torch.Generator().manual_seed(ctx.seed)
     x = (torch.rand(50, generator=g, dtype=torch.float64) * 12 - 6).requires_grad_(True)
     y = x.sigmoid()
     (d,) = torch.autograd.grad(y.sum(), x)
-    got = [float(_value_in(claim, "y", v)) for v in y.detach().tolist()]
+    got = [float(evaluate(claim, {"y": v})) for v in y.detach().tolist()]
     return checks.close(got, d, TOL, "torch.autograd.grad of sigmoid at 50 points in [−6, 6]")
 
 

@@ -24,13 +24,6 @@ def _elem_syms() -> tuple[Any, Any, Any, Any]:
     return g, x, y, sympy.Function("F")
 
 
-def _subs_named(expr: Any, values: dict[str, Any]) -> Any:
-
-    e = as_sympy(expr)
-    by = {s.name: s for s in e.free_symbols}
-    return e.xreplace({by[k]: v for k, v in values.items() if k in by})
-
-
 # ---- element-wise parts (p1.1, p1.2) -----------------------------------------------------------------------------
 
 RANGES = {
@@ -91,6 +84,8 @@ def _division_part(key: str) -> Part:
     def index_sums(claim: Any, ctx: Context) -> Outcome:
         import sympy
 
+        from verify.symbolic import evaluate
+
         X = sympy.Matrix(2, 3, sympy.symbols("x0:6", real=True))
         Y = sympy.Matrix(2, 3, sympy.symbols("y0:6", positive=True))
         G = sympy.Matrix(2, 3, sympy.symbols("g0:6", real=True))
@@ -98,7 +93,7 @@ def _division_part(key: str) -> Part:
         target = X if wrt == "X" else Y
         for i in range(6):
             want = sympy.diff(loss, target[i])
-            got = _subs_named(claim, {"g": G[i], "x": X[i], "y": Y[i]})
+            got = evaluate(claim, {"g": G[i], "x": X[i], "y": Y[i]})
             if sympy.simplify(got - want) != 0:
                 return Outcome(
                     False,
@@ -112,6 +107,8 @@ def _division_part(key: str) -> Part:
     def autograd(claim: Any, ctx: Context) -> Outcome:
         import torch
 
+        from verify.symbolic import evaluate
+
         g = torch.Generator().manual_seed(ctx.seed)
         X = torch.randn(3, 4, generator=g, dtype=torch.float64, requires_grad=True)
         Y = (torch.rand(3, 4, generator=g, dtype=torch.float64) + 0.5).requires_grad_(True)
@@ -120,10 +117,7 @@ def _division_part(key: str) -> Part:
         gx, gy = torch.autograd.grad((X / Y * G).sum(), (X, Y))
         truth = gx if wrt == "X" else gy
         got = [
-            [
-                float(_subs_named(claim, {"g": G[i, j].item(), "x": X[i, j].item(), "y": Y[i, j].item()}))
-                for j in range(4)
-            ]
+            [float(evaluate(claim, {"g": G[i, j].item(), "x": X[i, j].item(), "y": Y[i, j].item()})) for j in range(4)]
             for i in range(3)
         ]
         out = checks.close(
