@@ -137,7 +137,7 @@ def main() -> None:
     rows = [
         "| measure | value |",
         "|---|---:|",
-        f"| files × answers | {args.files} × ~{args.answers} = {n_answers} answers |",
+        f"| files, answers | {args.files} files, {n_answers} answers ({n_answers / args.files:.0f} a file: at most one per distinct part in the pool) |",
         f"| `verify grade --jobs {args.jobs}` wall time | {elapsed:.1f} s |",
         f"| throughput | {n_answers / elapsed:.1f} answers/s |",
         f"| `verify check` on a file of {len(TARGETS)} hostile answers | {times['hostile']:.1f} s |",
