@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from _record import record  # bench/ is on sys.path when a script runs from it
+
 GOALS = {"verify --help": 0.1, "verify list": 0.1, "verify run (conv arithmetic + XOR)": 2.0}
 # The conv-arithmetic and XOR families (the start-up goal is stated for these)
 BASE_IDS = (
@@ -80,12 +81,7 @@ def main() -> None:
     print(table)
     print(where)
     if args.write:
-        readme = HERE / "README.md"
-        text = readme.read_text(encoding="utf-8")
-        start, end = "<!-- bench_cli:start -->", "<!-- bench_cli:end -->"
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        readme.write_text(f"{head}{start}\n{table}\n\n{where}\n{end}{tail}", encoding="utf-8")
+        record("bench_cli", table, where)
 
 
 if __name__ == "__main__":

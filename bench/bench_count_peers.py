@@ -20,10 +20,10 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+from _record import record  # bench/ is on sys.path when a script runs from it
+
 SHAPE = (1, 3, 224, 224)
 
 
@@ -128,12 +128,7 @@ def main() -> None:
     print(table)
     print(where)
     if args.write:
-        readme = HERE / "README.md"
-        text = readme.read_text(encoding="utf-8")
-        start, end = "<!-- bench_count_peers:start -->", "<!-- bench_count_peers:end -->"
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        readme.write_text(f"{head}{start}\n{table}\n\n{where}\n{end}{tail}", encoding="utf-8")
+        record("bench_count_peers", table, where)
 
 
 if __name__ == "__main__":

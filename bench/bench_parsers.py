@@ -14,12 +14,10 @@ import argparse
 import platform
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import sympy
-
-HERE = Path(__file__).resolve().parent
+from _record import record  # bench/ is on sys.path when a script runs from it
 
 H, K, S, P, D, C, M, N, B, W = sympy.symbols("H K S P D C M N B W", integer=True, positive=True)
 lam, eta, beta, eps = sympy.symbols("lambda eta beta epsilon", positive=True)
@@ -225,12 +223,7 @@ def main() -> None:
     where = f"{platform.python_version()}, {platform.machine()}"
     print(table)
     if args.write:
-        readme = HERE / "README.md"
-        text = readme.read_text(encoding="utf-8")
-        start, end = "<!-- bench_parsers:start -->", "<!-- bench_parsers:end -->"
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        readme.write_text(f"{head}{start}\n{table}\n\n{where}\n{end}{tail}", encoding="utf-8")
+        record("bench_parsers", table, where)
 
 
 if __name__ == "__main__":

@@ -386,15 +386,10 @@ def _check_grad_torch(claim: Any, ctx: Context) -> Outcome:
 def _w1_values(claim: Any, eta: float, beta: float, eps: float) -> list[Any]:
     import sympy
 
-    s = _sym()
-    sub = {s["eta"]: sympy.nsimplify(eta), s["beta"]: sympy.nsimplify(beta), s["epsilon"]: sympy.nsimplify(eps)}
-    by_name = {"eta": s["eta"], "beta": s["beta"], "epsilon": s["epsilon"]}
-    out = []
-    for c in claim:
-        e = as_sympy(c)
-        e = e.xreplace({v: by_name.get(v.name, v) for v in e.free_symbols})
-        out.append(e.xreplace(sub))
-    return out
+    from verify.symbolic import evaluate
+
+    values = {"eta": sympy.nsimplify(eta), "beta": sympy.nsimplify(beta), "epsilon": sympy.nsimplify(eps)}
+    return [evaluate(c, values) for c in claim]
 
 
 def _check_w1_symbolic(claim: Any, ctx: Context) -> Outcome:

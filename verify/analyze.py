@@ -49,10 +49,7 @@ class Analysis:
         return int(sum(getattr(layer, attr) for layer in self.leaves))
 
     def total_work(self) -> Work:
-        ws = [layer.work for layer in self.leaves]
-        return Work(
-            *(sum(getattr(w, f) for w in ws) for f in ("macs", "dots", "bias_outputs", "elementwise", "batchnorm"))
-        )
+        return Work.total(layer.work for layer in self.leaves)
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -150,13 +147,7 @@ def analyze(
             info.outputs += _numel(out_shape)
             if info.leaf:
                 w = layer_work(mod, in_shape, out_shape)
-                prev = info.work
-                info.work = Work(
-                    *(
-                        getattr(prev, f) + getattr(w, f)
-                        for f in ("macs", "dots", "bias_outputs", "elementwise", "batchnorm")
-                    )
-                )
+                info.work = info.work + w
 
         hooks.append(module.register_forward_hook(hook))
     try:
@@ -183,12 +174,7 @@ def analyze(
     for info in layers:
         if not info.leaf:
             kids = [x for x in layers if x.leaf and x.name.startswith(info.name + ".")]
-            info.work = Work(
-                *(
-                    sum(getattr(k.work, f) for k in kids)
-                    for f in ("macs", "dots", "bias_outputs", "elementwise", "batchnorm")
-                )
-            )
+            info.work = Work.total(k.work for k in kids)
             info.count = sum(k.count for k in kids)
     return Analysis(name, tuple(input_shape), convention, layers, _shape(out), params, trainable)
 

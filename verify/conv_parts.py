@@ -375,10 +375,6 @@ def shape_parts(
 # ---- worked matrices ---------------------------------------------------------------------------------------------
 
 
-def _matrix_outcome(claim: Any, truth: Any, how: str) -> Outcome:
-    return checks.close(claim, truth, 1e-12, how)
-
-
 def transposed_matrix_part(
     key: str, y: list[list[int]], w: list[list[int]], s: int = 1, p: int = 0, op: int = 0
 ) -> Part:
@@ -447,7 +443,7 @@ def transposed_matrix_part(
             padding=p,
             output_padding=op,
         )[0, 0]
-        return _matrix_outcome(claim, t, f"F.conv_transpose2d(stride={s}, padding={p}, output_padding={op})")
+        return checks.close(claim, t, 1e-12, f"F.conv_transpose2d(stride={s}, padding={p}, output_padding={op})")
 
     return Part(
         key=key,
@@ -502,7 +498,7 @@ def conv_matrix_part(key: str, x: list[list[int]], w: list[list[int]], s: int = 
             padding=p,
             dilation=d,
         )[0, 0]
-        return _matrix_outcome(claim, t, f"F.conv2d(stride={s}, padding={p}, dilation={d})")
+        return checks.close(claim, t, 1e-12, f"F.conv2d(stride={s}, padding={p}, dilation={d})")
 
     return Part(
         key=key,

@@ -107,12 +107,3 @@ def to_float(value: Any) -> Any:
     if isinstance(value, sympy.MatrixBase):
         return np.array(value.tolist(), dtype=np.float64)
     return float(value)
-
-
-def max_abs_diff(a: Any, b: Any) -> float:
-    import numpy as np
-
-    a, b = np.asarray(to_float(a) if not hasattr(a, "shape") else a, dtype=float), np.asarray(b, dtype=float)
-    if a.size != b.size:
-        return float("inf")
-    return float(np.max(np.abs(a.reshape(-1) - b.reshape(-1)))) if a.size else 0.0

@@ -21,6 +21,7 @@ inserts are never multiplied. Grouped and depthwise convolution divide by the gr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,20 @@ class Work:
     bias_outputs: Num = 0  # outputs that receive a bias add
     elementwise: Num = 0  # pooling, activation, normalization and interpolation operations
     batchnorm: Num = 0  # element-wise scale-and-shift operations of a normalization layer
+
+    def __add__(self, other: Work) -> Work:
+        return Work(
+            self.macs + other.macs,
+            self.dots + other.dots,
+            self.bias_outputs + other.bias_outputs,
+            self.elementwise + other.elementwise,
+            self.batchnorm + other.batchnorm,
+        )
+
+    @staticmethod
+    def total(works: Iterable[Work]) -> Work:
+        """The sum of several layers' work."""
+        return sum(works, Work())
 
 
 @dataclass(frozen=True)
