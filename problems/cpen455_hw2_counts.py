@@ -117,8 +117,10 @@ def _params_part(key: str, grouped: bool) -> Part:
 
 OPS_NOTE = (
     "Operations are multiplications plus additions (k multiplies and k − 1 additions per dot product of length "
-    "k, no bias). In MACs: vanilla B·H·W·N·C·K², separable B·H·W·C·(K² + N); FLOPs = 2·MACs."
+    "k, no bias). In MACs: vanilla B·H·W·N·C·K², separable B·H·W·C·(K² + N); the common approximation "
+    "FLOPs = 2·MACs (one multiply and one add per term) is also accepted and named."
 )
+OPS_CONVENTIONS = ("exact operations", "FLOPs = 2·MACs")
 
 
 def _derive_6(key: str) -> Derivation:
@@ -153,7 +155,11 @@ def _derive_6(key: str) -> Derivation:
             )
         ],
     }
-    return Derivation(values[key], tuple(steps[key]))
+    accepted: tuple[tuple[str, Any], ...] = ()
+    if key.startswith("ops"):
+        macs = {"ops_vanilla": B * H * W * N * C * K**2, "ops_separable": B * H * W * C * (K**2 + N)}[key]
+        accepted = ((OPS_CONVENTIONS[1], 2 * macs),)
+    return Derivation(values[key], tuple(steps[key]), accepted=accepted)
 
 
 def _layers_6(c: dict[str, int], separable: bool) -> list[Any]:
@@ -167,7 +173,7 @@ def _layers_6(c: dict[str, int], separable: bool) -> list[Any]:
     ]
 
 
-def _torch_6(key: str) -> Any:
+def _torch_6(key: str, convention: str = OPS_CONVENTIONS[0]) -> Any:
     def check(claim: Any, ctx: Context) -> Outcome:
         import torch
         from torch.utils.flop_counter import FlopCounterMode
@@ -185,14 +191,16 @@ def _torch_6(key: str) -> Any:
             for layer in layers:
                 with FlopCounterMode(display=False) as fc:
                     y = layer(x)
-                total += fc.get_total_flops() - y.numel()
+                total += fc.get_total_flops() - (y.numel() if convention == OPS_CONVENTIONS[0] else 0)
                 x = y
             return int(total)
 
         what = (
             "numel of"
             if key.startswith("params")
-            else "torch's flop counter (2 per MAC) minus one addition per output of"
+            else "torch's flop counter (2 per MAC)"
+            + (" minus one addition per output" if convention == OPS_CONVENTIONS[0] else "")
+            + " of"
         )
         return checks.sweep(
             claim,
@@ -208,7 +216,7 @@ def _torch_6(key: str) -> Any:
     return check
 
 
-def _symbolic_6(key: str) -> Any:
+def _symbolic_6(key: str, convention: str = OPS_CONVENTIONS[0]) -> Any:
     """Count by summing over every output and every term of its dot product (sympy summations)."""
 
     def check(claim: Any, ctx: Context) -> Outcome:
@@ -221,7 +229,8 @@ def _symbolic_6(key: str) -> Any:
         b, h, w, o = sympy.symbols("b h w o", integer=True)
 
         def per_output_sum(length: Any, channels: Any) -> Any:
-            ops = 2 * length - 1  # length multiplies, length − 1 additions
+            # length multiplies and length − 1 additions; a multiply and an add per term under 2·MACs
+            ops = 2 * length - (1 if convention == OPS_CONVENTIONS[0] else 0)
             return sympy.summation(
                 sympy.summation(sympy.summation(sympy.summation(ops, (w, 1, W)), (h, 1, H)), (o, 1, channels)),
                 (b, 1, B),
@@ -242,13 +251,17 @@ def _symbolic_6(key: str) -> Any:
 
 
 def _part_6(key: str) -> Part:
+    symbolic, real = _symbolic_6(key), _torch_6(key)
+    if key.startswith("ops"):
+        symbolic = checks.under_conventions(OPS_CONVENTIONS, lambda c: _symbolic_6(key, c))
+        real = checks.under_conventions(OPS_CONVENTIONS, lambda c: _torch_6(key, c))
     return Part(
         key,
         Kind.EXPR,
         lambda: _derive_6(key),
         (
-            checks.symbolic("sum over outputs and terms", _symbolic_6(key)),
-            checks.torch_check("real layers", _torch_6(key)),
+            checks.symbolic("sum over outputs and terms", symbolic),
+            checks.torch_check("real layers", real),
         ),
         symbols=("B", "C", "H", "W", "K", "N"),
         note=OPS_NOTE if key.startswith("ops") else "Weights only, no bias.",

@@ -15,9 +15,16 @@ SEED = "003_c85582041e1ef3a7.txt"
 # keeping the size, 2×2 pools of stride 2, no bias) and an FCNN with the convolutions replaced by shape-keeping fully
 # connected layers, on 32×32×3 inputs.
 NEURON_NOTE = (
-    "Neurons: the outputs of every layer, pooling included, the input not counted (one image). "
-    "Parameters: weights only, no bias."
+    "Neurons: the outputs of every layer, pooling included, the input not counted (one image); counts that leave the "
+    "pooling outputs out, or that add the input, are also accepted and named. Parameters: weights only, no bias."
 )
+NEURON_CONVENTIONS = ("every layer's outputs", "pooling outputs left out", "the input counted too")
+
+
+def _neurons(sizes: list[tuple[str, int]], convention: str, input_size: int) -> int:
+    """The neuron count of (layer kind, output size) rows under a convention."""
+    total = sum(n for kind, n in sizes if not (convention == NEURON_CONVENTIONS[1] and kind == "pool"))
+    return total + (input_size if convention == NEURON_CONVENTIONS[2] else 0)
 
 
 def _cnn(device: str = "meta") -> Any:
@@ -75,10 +82,14 @@ def _derive_32(net: str, what: str) -> Derivation:
             )
         )
     steps.append(Step("Total", str(total)))
-    return Derivation(total, tuple(steps))
+    accepted: tuple[tuple[str, Any], ...] = ()
+    if what == "neurons":
+        sizes = [("pool" if name == "MaxPool" else "layer", c * h * w) for name, (c, h, w), _ in rows]
+        accepted = tuple((c, _neurons(sizes, c, 3 * 32 * 32)) for c in NEURON_CONVENTIONS[1:])
+    return Derivation(total, tuple(steps), accepted=accepted)
 
 
-def _check_32_symbolic(net: str, what: str) -> Any:
+def _check_32_symbolic(net: str, what: str, convention: str = NEURON_CONVENTIONS[0]) -> Any:
     """Re-derive each layer's output size from the conv and pooling formulas, and weights by index counting."""
 
     def check(claim: Any, ctx: Context) -> Outcome:
@@ -86,6 +97,7 @@ def _check_32_symbolic(net: str, what: str) -> Any:
         from verify.count_parts import index_count
 
         side, ch, total = 32, 3, 0
+        sizes: list[tuple[str, int]] = []
         plan = {
             "cnn": [("conv", 32), ("pool", 0), ("conv", 64), ("pool", 0), ("conv", 3)],
             "fcnn": [("fc", 0), ("pool", 0), ("fc", 0), ("pool", 0), ("fc", 0)],
@@ -99,13 +111,16 @@ def _check_32_symbolic(net: str, what: str) -> Any:
             else:
                 n = ch * side * side
                 n_w = int(index_count(n, n, 1, 1))
-            total += ch * side * side if what == "neurons" else n_w
+            total += n_w
+            sizes.append((kind, ch * side * side))
+        if what == "neurons":
+            total = _neurons(sizes, convention, 3 * 32 * 32)
         return checks.exact(int(claim), total, "the size formulas and an index-range weight count, layer by layer")
 
     return check
 
 
-def _check_32_torch(net: str, what: str) -> Any:
+def _check_32_torch(net: str, what: str, convention: str = NEURON_CONVENTIONS[0]) -> Any:
     def check(claim: Any, ctx: Context) -> Outcome:
         import torch
         import torch.nn as nn
@@ -114,26 +129,40 @@ def _check_32_torch(net: str, what: str) -> Any:
         if what == "params":
             return checks.exact(int(claim), sum(p.numel() for p in model.parameters()), "p.numel() over the real model")
         # outputs of each top-level layer (a shape-keeping FC block counts once), from forward hooks
-        seen: list[int] = []
-        hooks = [m.register_forward_hook(lambda mod, i, o: seen.append(o.numel())) for m in model]
+        seen: list[tuple[str, int]] = []
+        hooks = [
+            m.register_forward_hook(
+                lambda mod, i, o: seen.append(("pool" if isinstance(mod, nn.MaxPool2d) else "layer", o.numel()))
+            )
+            for m in model
+        ]
+        x = torch.empty(1, 3, 32, 32, device="meta")
         with torch.no_grad():
-            model(torch.empty(1, 3, 32, 32, device="meta"))
+            model(x)
         for h in hooks:
             h.remove()
         kinds = ", ".join(type(m).__name__ if not isinstance(m, nn.Sequential) else "FC" for m in model)
-        return checks.exact(int(claim), sum(seen), f"forward hooks on the real model ({kinds}) on 1×3×32×32: {seen}")
+        return checks.exact(
+            int(claim),
+            _neurons(seen, convention, x.numel()),
+            f"forward hooks on the real model ({kinds}) on 1×3×32×32: {[n for _, n in seen]}",
+        )
 
     return check
 
 
 def _part_32(key: str, net: str, what: str) -> Part:
+    symbolic, real = _check_32_symbolic(net, what), _check_32_torch(net, what)
+    if what == "neurons":
+        symbolic = checks.under_conventions(NEURON_CONVENTIONS, lambda c: _check_32_symbolic(net, what, c))
+        real = checks.under_conventions(NEURON_CONVENTIONS, lambda c: _check_32_torch(net, what, c))
     return Part(
         key,
         Kind.INT,
         lambda: _derive_32(net, what),
         (
-            checks.symbolic("formulas layer by layer", _check_32_symbolic(net, what)),
-            checks.torch_check("the real model", _check_32_torch(net, what)),
+            checks.symbolic("formulas layer by layer", symbolic),
+            checks.torch_check("the real model", real),
         ),
         note=NEURON_NOTE,
     )

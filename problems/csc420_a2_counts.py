@@ -1,16 +1,194 @@
-"""csc420-a2, question 5: LeNet-5's parameters, and the filter sizes and strides its feature-map sizes imply."""
+"""csc420-a2: the operation count of a convolution and a max pooling (question 4); LeNet-5's parameters, and the filter
+sizes and strides its feature-map sizes imply (question 5)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from verify import VerifyError, checks
 from verify.arith import conv
+from verify.arith.counts import Convention, Work, conv2d_work, pool2d_work
 from verify.conv_parts import Layer
 from verify.count_parts import network_param_parts
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
 
 SEED = "001_7d9d876135843e22.txt"
+
+# ---- 4: operations of a convolution C followed by a max pooling P --------------------------------------------------
+# The sizes the write-up's arithmetic implies: a 12×12×50 input, C with 20 filters 4×4 (padding 1, stride 2) giving
+# 6×6 maps, P a 3×3 max pooling of stride 1 giving 4×4 maps.
+Q4 = {"side": 12, "c_in": 50, "filters": 20, "k": 4, "s": 2, "p": 1, "pool": 3, "pool_s": 1}
+Q4_CONVENTIONS = ("exact operations", "FLOPs = 2·MACs")
+Q4_NOTE = (
+    "Reference in exact operations: a dot product of length k is k multiplies and k − 1 additions, a bias one more "
+    "addition per output, a maximum over n values n − 1 comparisons. FLOPs = 2·MACs (torch's flop counter's "
+    "convention) for C is also accepted and named; MACs alone are not a FLOP count."
+)
+
+
+def _q4_unit(convention: str) -> str:
+    return "exact" if convention == Q4_CONVENTIONS[0] else "flops"
+
+
+def _q4_work() -> tuple[Work, Work, int, int]:
+    """C's and P's work and their output sides, from the layer formulas."""
+    q = Q4
+    c_side = conv.conv_out(q["side"], q["k"], q["s"], q["p"])
+    p_side = conv.pool_out(c_side, q["pool"], q["pool_s"])
+    c = conv2d_work(1, q["c_in"], q["filters"], c_side, c_side, q["k"], q["k"])
+    pool = pool2d_work(q["filters"] * p_side * p_side, q["pool"] ** 2, "max")
+    return c, pool, c_side, p_side
+
+
+def _q4_total(convention: str, bias: bool) -> int:
+    c, pool, _, _ = _q4_work()
+    return int(Convention(_q4_unit(convention), bias=bias, elementwise=True).total(c + pool))
+
+
+def _q4_network() -> tuple[Any, tuple[int, ...]]:
+    import torch.nn as nn
+
+    q = Q4
+    model = nn.Sequential(
+        nn.Conv2d(q["c_in"], q["filters"], q["k"], stride=q["s"], padding=q["p"]),
+        nn.MaxPool2d(q["pool"], stride=q["pool_s"]),
+    )
+    return model, (1, q["c_in"], q["side"], q["side"])
+
+
+def _q4_part(key: str) -> Part:
+    bias = key == "flops_bias"
+
+    def derive() -> Derivation:
+        q = Q4
+        c, pool, c_side, p_side = _q4_work()
+        length = q["c_in"] * q["k"] ** 2
+        outs = q["filters"] * c_side**2
+        steps = (
+            Step(
+                f"C's maps: ⌊({q['side']} + 2·{q['p']} − {q['k']})/{q['s']}⌋ + 1 = {c_side}; P's maps: "
+                f"⌊({c_side} − {q['pool']})/{q['pool_s']}⌋ + 1 = {p_side}"
+            ),
+            Step(
+                f"C computes {q['filters']}·{c_side}·{c_side} = {outs} outputs, each a dot product of length "
+                f"{q['k']}·{q['k']}·{q['c_in']} = {length}",
+                f"\\text{{MACs}} = {outs}\\cdot{length} = {c.macs}",
+            ),
+            Step(
+                "C under each convention: FLOPs = 2·MACs; exact operations = a multiply per term and one addition "
+                "fewer than the terms, per output; a bias adds one addition per output",
+                f"2\\cdot\\text{{MACs}} = {2 * c.macs},\\quad {outs}\\cdot(2\\cdot{length} - 1) = "
+                f"{int(Convention('exact').total(c))},\\quad \\text{{bias}}: +{outs}",
+            ),
+            Step(
+                f"P takes the maximum of {q['pool'] ** 2} values for each of {q['filters']}·{p_side}·{p_side} outputs: "
+                f"{q['pool'] ** 2 - 1} comparisons each",
+                f"{q['pool'] ** 2 - 1}\\cdot{p_side * p_side}\\cdot{q['filters']} = {pool.elementwise}",
+            ),
+            Step(
+                f"In exact operations, {'with' if bias else 'without'} C's bias",
+                f"{int(Convention('exact', bias=bias).total(c))} + {pool.elementwise} = {_q4_total(Q4_CONVENTIONS[0], bias)}",
+            ),
+        )
+        return Derivation(
+            _q4_total(Q4_CONVENTIONS[0], bias),
+            steps,
+            accepted=tuple((c, _q4_total(c, bias)) for c in Q4_CONVENTIONS[1:]),
+        )
+
+    def by_sums(convention: str) -> Any:
+        def check(claim: Any, ctx: Context) -> Outcome:
+            """Sum each output's cost over every output position, the positions counted window by window."""
+            import sympy
+
+            q = Q4
+
+            def windows(size: int, span: int, stride: int) -> int:
+                return sum(1 for start in range(size) if start % stride == 0 and start + span <= size)
+
+            c_side = windows(q["side"] + 2 * q["p"], q["k"], q["s"])
+            p_side = windows(c_side, q["pool"], q["pool_s"])
+            o, i, j = sympy.symbols("o i j", integer=True)
+            length = q["c_in"] * q["k"] ** 2
+            per_output = (2 * length - (1 if _q4_unit(convention) == "exact" else 0)) + (1 if bias else 0)
+            conv_ops = sympy.summation(
+                sympy.summation(sympy.summation(per_output, (j, 1, c_side)), (i, 1, c_side)), (o, 1, q["filters"])
+            )
+            pool_ops = sympy.summation(
+                sympy.summation(sympy.summation(q["pool"] ** 2 - 1, (j, 1, p_side)), (i, 1, p_side)),
+                (o, 1, q["filters"]),
+            )
+            return checks.exact(
+                int(claim),
+                int(conv_ops + pool_ops),
+                f"a sum over C's {q['filters']}×{c_side}×{c_side} outputs of {per_output} operations and P's "
+                f"{q['filters']}×{p_side}×{p_side} outputs of {q['pool'] ** 2 - 1} comparisons",
+            )
+
+        return check
+
+    def by_counting(convention: str) -> Any:
+        def check(claim: Any, ctx: Context) -> Outcome:
+            """Real layers, a reference implementation that counts its own operations, and torch's flop counter."""
+            import torch
+            from torch.utils.flop_counter import FlopCounterMode
+
+            from verify.instrumented import conv2d_counted, max_pool2d_counted
+
+            model, shape = _q4_network()
+            model = model.double()
+            conv_layer, pool_layer = model[0], model[1]
+            x = torch.randn(*shape)
+            b = conv_layer.bias if bias else None
+            with torch.no_grad():
+                y, c_ops = conv2d_counted(x, conv_layer.weight, b, conv_layer.stride[0], conv_layer.padding[0])
+                want_y = torch.nn.functional.conv2d(x, conv_layer.weight, b, conv_layer.stride, conv_layer.padding)
+                z, p_ops = max_pool2d_counted(y, Q4["pool"], Q4["pool_s"])
+                with FlopCounterMode(display=False) as fc:
+                    conv_layer(x)
+                want_z = pool_layer(want_y)
+            err = max(float((y - want_y).abs().max()), float((z - want_z).abs().max()))
+            if err > 1e-10:
+                return Outcome(False, "the counting reference vs the real layers", f"outputs differ by {err:.3g}")
+            torch_flops = int(fc.get_total_flops())
+            if torch_flops != 2 * c_ops.multiplies:
+                return Outcome(
+                    False,
+                    "torch's flop counter vs counted multiplies",
+                    f"flop counter {torch_flops} ≠ 2 × {c_ops.multiplies} counted multiplies",
+                )
+            bias_adds = y.numel() if bias else 0
+            if _q4_unit(convention) == "exact":
+                truth = c_ops.total + p_ops.comparisons  # the bias adds are among the counted additions
+                how = (
+                    f"a reference convolution and max pooling equal to nn.Conv2d/nn.MaxPool2d (to {err:.1g}) count "
+                    f"{c_ops.multiplies} multiplies, {c_ops.additions} additions and {p_ops.comparisons} comparisons"
+                )
+            else:
+                truth = torch_flops + bias_adds + p_ops.comparisons
+                how = (
+                    f"torch's flop counter gives {torch_flops} for nn.Conv2d (= 2 × {c_ops.multiplies} counted "
+                    f"multiplies){f', plus {bias_adds} bias adds' if bias else ''}, plus P's {p_ops.comparisons} "
+                    "counted comparisons"
+                )
+            outcome = checks.exact(int(claim), truth, how, "counted operations")
+            return replace(outcome, max_error=err, tolerance=1e-10)  # how far the reference is from the real layers
+
+        return check
+
+    return Part(
+        key,
+        Kind.INT,
+        derive,
+        (
+            checks.symbolic("sum over outputs", checks.under_conventions(Q4_CONVENTIONS, by_sums)),
+            checks.torch_check("counted operations", checks.under_conventions(Q4_CONVENTIONS, by_counting)),
+        ),
+        note=Q4_NOTE,
+        network=_q4_network,
+    )
+
 
 LENET = (
     Layer("c1", "conv", out=6, k=5, bias=True),
@@ -94,6 +272,17 @@ def _fs_part(key: str) -> Part:
 
 
 PROBLEMS = [
+    Problem(
+        id="csc420-a2/q4",
+        title="Operations of a convolution and a max pooling",
+        statement="A 12×12 input with 50 channels goes through a convolution layer C of 20 filters, each 4×4×50, with "
+        "zero padding 1 and stride 2, and then through a max pooling layer P with a 3×3 window and stride 1 on each of "
+        "C's 20 maps. How many floating-point operations do C and P take in one forward pass, once without C's bias "
+        "and once with it? A maximum over n values costs n − 1 comparisons.",
+        source=f"{SEED}, question 4 (layer sizes as the write-up's arithmetic implies them)",
+        topics=("counting",),
+        parts=(_q4_part("flops_no_bias"), _q4_part("flops_bias")),
+    ),
     Problem(
         id="csc420-a2/q5",
         title="LeNet-5: parameters per layer, filter sizes and strides",

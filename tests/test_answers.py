@@ -38,7 +38,8 @@ WRONG_CSC413 = {
 
 
 @pytest.mark.parametrize(
-    ("name", "wrong"), [("cpen455_student.toml", WRONG_CPEN), ("csc413_student.toml", WRONG_CSC413)]
+    ("name", "wrong"),
+    [("cpen455_student.toml", WRONG_CPEN), ("csc413_student.toml", WRONG_CSC413), ("csc420_student.toml", set())],
 )
 def test_write_up_answers_get_a_careful_graders_verdicts(bank, name, wrong):
     got = verdicts(bank, FIX / name)
@@ -56,6 +57,49 @@ def test_wrong_answers_carry_evidence_and_diagnosis(bank):
     assert "13–17" in got[("cpen455-hw2/7", "H4")].evidence
     rms = verdicts(bank, FIX / "csc413_student.toml")[("csc413-a2/1.2.1", "grad_w0")]
     assert "-8" in rms.evidence or "−8" in rms.evidence
+
+
+# ---- conventions a question leaves open ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pid", "part", "given", "verdict", "named"),
+    [
+        ("csc420-a2/q4", "flops_no_bias", 1153840, "correct", ""),
+        ("csc420-a2/q4", "flops_no_bias", 1154560, "correct", "FLOPs = 2·MACs"),
+        ("csc420-a2/q4", "flops_bias", 1155280, "correct", "FLOPs = 2·MACs"),
+        ("csc420-a2/q4", "flops_no_bias", 578560, "incorrect", ""),  # MACs are not FLOPs
+        ("cpen455-hw2/6", "ops_vanilla", "B H W N (2 C K^2 - 1)", "correct", ""),
+        ("cpen455-hw2/6", "ops_vanilla", "2BHWNCK^2", "correct", "FLOPs = 2·MACs"),
+        ("cpen455-hw2/6", "ops_vanilla", "BHWNCK^2", "incorrect", ""),
+        ("csc413-a2/3.2", "cnn_neurons", 49344, "correct", "pooling outputs left out"),
+        ("csc413-a2/3.2", "fcnn_neurons", 8064, "correct", "the input counted too"),
+        ("csc413-a2/3.2", "cnn_neurons", 49345, "incorrect", ""),
+    ],
+)
+def test_open_conventions_are_accepted_and_named(bank, pid, part, given, verdict, named):
+    problem = {p.id: p for p in bank.problems}[pid]
+    v = grade_one(problem, Answer(pid, part, given))
+    assert v.verdict == verdict, (v.verdict, v.evidence)
+    if named:
+        assert f"'{named}'" in v.method and "reference" in v.evidence, v.method
+    elif verdict == "correct":
+        assert "convention" not in v.method
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        (578560, "multiply-accumulates (MACs); bias not counted; pooling/activations/upsampling counted"),
+        (1152000, "FLOPs = 2·MACs; bias not counted; pooling/activations/upsampling not counted"),
+        (1151280, "exact operations: k multiplies and k−1 additions per dot product; bias not counted; pooling"),
+    ],
+)
+def test_a_wrong_count_is_diagnosed_by_the_convention_it_matches(bank, given, named):
+    """The diagnosis helper runs the part's real model under every convention and names the one the count matches."""
+    problem = {p.id: p for p in bank.problems}["csc420-a2/q4"]
+    v = grade_one(problem, Answer("csc420-a2/q4", "flops_no_bias", given))
+    assert v.verdict == "incorrect" and named in v.diagnosis, v.diagnosis
 
 
 # ---- equivalence by meaning --------------------------------------------------------------------------------------

@@ -12,42 +12,15 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verify.analyze import analyze, flop_counter_agreement
-from verify.arith.counts import Convention, conv2d_work, conv_transpose2d_work
+from verify.analyze import analyze, flop_counter_agreement, layer_work
+from verify.arith.counts import Convention, backward_work, conv2d_work, conv_transpose2d_work
 from verify.cli import main
 from verify.diagnose import diagnose
+from verify.instrumented import backward_multiplies, conv2d_counted, max_pool2d_counted
 from verify.models import resnet18, small_zoo
 from verify.receptive import AxisLayer, measure_axes, positive_copy, propagate
 
 # ---- a brute-force count: reference implementations that count their own multiplies -----------------------------
-
-
-def conv2d_counting(x, w, stride, padding, dilation, groups):
-    """Direct loops over outputs and kernel taps (padded zeros multiplied too); returns (output, multiplies)."""
-    n, _, h, wd = x.shape
-    c_out, cg, kh, kw = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    oh = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
-    ow = (wd + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
-    out = np.zeros((n, c_out, oh, ow))
-    mults = 0
-    per_group = c_out // groups
-    for b in range(n):
-        for o in range(c_out):
-            g = o // per_group
-            for i in range(oh):
-                for j in range(ow):
-                    acc = 0.0
-                    for c in range(cg):
-                        for u in range(kh):
-                            for v in range(kw):
-                                acc += (
-                                    xp[b, g * cg + c, i * stride + u * dilation, j * stride + v * dilation]
-                                    * w[o, c, u, v]
-                                )
-                                mults += 1
-                    out[b, o, i, j] = acc
-    return out, mults
 
 
 def conv_transpose2d_counting(x, w, stride, padding, groups):
@@ -82,15 +55,29 @@ def conv_transpose2d_counting(x, w, stride, padding, groups):
     h=st.integers(4, 6),
 )
 def test_conv_macs_equal_counted_multiplies(n, g, cin, cout, k, s, p, d, h):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, g * cin, h, h))
-    w = rng.standard_normal((g * cout, cin, k, k))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, g * cin, h, h, generator=gen, dtype=torch.float64)
+    w = torch.randn(g * cout, cin, k, k, generator=gen, dtype=torch.float64)
+    b = torch.randn(g * cout, generator=gen, dtype=torch.float64)
     if d * (k - 1) + 1 > h + 2 * p:
         return
-    ref, mults = conv2d_counting(x, w, s, p, d, g)
-    torch_out = F.conv2d(torch.tensor(x), torch.tensor(w), stride=s, padding=p, dilation=d, groups=g).numpy()
-    assert np.allclose(ref, torch_out, atol=1e-12)  # the counting reference is a real convolution
-    assert conv2d_work(n, g * cin, g * cout, ref.shape[2], ref.shape[3], k, k, g).macs == mults
+    ref, ops = conv2d_counted(x, w, b, s, p, d, g)
+    torch_out = F.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)
+    assert torch.allclose(ref, torch_out, atol=1e-12)  # the counting reference is a real convolution
+    work = conv2d_work(n, g * cin, g * cout, ref.shape[2], ref.shape[3], k, k, g)
+    assert work.macs == ops.multiplies
+    assert Convention("exact", bias=True).total(work) == ops.multiplies + ops.additions
+
+
+@given(k=st.integers(1, 3), s=st.integers(1, 3), p=st.integers(0, 1), h=st.integers(3, 7))
+def test_max_pool_comparisons_equal_counted(k, s, p, h):
+    if p > k // 2:
+        return
+    x = torch.randn(2, 3, h, h, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    ref, ops = max_pool2d_counted(x, k, s, p)
+    assert torch.equal(ref, F.max_pool2d(x, k, s, p))
+    module = nn.MaxPool2d(k, s, p)
+    assert layer_work(module, tuple(x.shape), tuple(ref.shape)).elementwise == ops.comparisons
 
 
 @given(
@@ -129,6 +116,66 @@ def test_every_layer_equals_torch_flop_counter(make, shape):
     assert rows
     for name, ours, theirs in rows:
         assert ours == theirs, name
+
+
+# ---- the backward pass (--training) ---------------------------------------------------------------------------
+
+
+@given(
+    g=st.sampled_from([1, 2, 4]),
+    cin=st.integers(1, 2),
+    cout=st.integers(1, 2),
+    k=st.integers(1, 3),
+    s=st.integers(1, 2),
+    p=st.integers(0, 1),
+    input_grad=st.booleans(),
+)
+def test_backward_macs_equal_counted_multiplies(g, cin, cout, k, s, p, input_grad):
+    """Autograd through the counting reference multiplies exactly as often as backward_work says, grouped or not."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, g * cin, 6, 6, generator=gen, dtype=torch.float64).requires_grad_(input_grad)
+    w = torch.randn(g * cout, cin, k, k, generator=gen, dtype=torch.float64).requires_grad_(True)
+    y, _ = conv2d_counted(x, w, None, s, p, 1, g)
+    counted = backward_multiplies(y, torch.randn(y.shape, generator=gen, dtype=torch.float64))
+    forward = conv2d_work(2, g * cin, g * cout, y.shape[2], y.shape[3], k, k, g)
+    assert backward_work(forward, input_grad, True, False).macs == counted
+
+
+def test_torch_flop_counter_overcounts_grouped_backward():
+    """torch's flop counter takes a grouped convolution's weight gradient as if it were not grouped; ours does not."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3, groups=4), nn.Conv2d(8, 8, 3, groups=8))
+    rows = {name: (ours, theirs) for name, ours, theirs in flop_counter_agreement(model, (2, 3, 12, 12), True)}
+    assert rows["0"][0] == rows["0"][1]  # ungrouped: the same (no input gradient for the first layer)
+    for name, g in (("1", 4), ("2", 8)):
+        ours, theirs = rows[name]
+        forward = 2 * analyze(model, (2, 3, 12, 12)).leaves[int(name)].work.macs
+        assert ours == 3 * forward and theirs == ours + (g - 1) * forward
+
+
+@pytest.mark.parametrize(("make", "shape"), [(small_zoo, (2, 3, 32, 32)), (resnet18, (1, 3, 64, 64))])
+def test_training_totals_equal_torch_flop_counter(make, shape):
+    """Forward + backward over the whole model equals torch's flop counter, once torch's over-count of grouped weight
+    gradients ((g − 1) × the forward FLOPs per grouped layer) is taken out. Totals are compared: torch attributes the
+    backward of a branch to the wrong module, so its per-module backward figures are not reliable."""
+    from verify.analyze import torch_flops
+
+    model = make()
+    result = analyze(model, shape, Convention("flops"), training=True)
+    ours = sum(2 * (x.work.macs + x.backward.macs) for x in result.leaves)
+    overcount = sum(
+        (model.get_submodule(x.name).groups - 1) * 2 * x.work.macs
+        for x in result.leaves
+        if isinstance(model.get_submodule(x.name), (nn.Conv2d, nn.ConvTranspose2d))
+    )
+    assert torch_flops(model, shape, training=True)["Global"] == ours + overcount
+    assert (overcount > 0) == (make is small_zoo)
+
+
+def test_training_refuses_the_exact_convention():
+    from verify import VerifyError
+
+    with pytest.raises(VerifyError, match="backward"):
+        analyze(small_zoo(), (1, 3, 32, 32), Convention("exact"), training=True)
 
 
 def test_params_equal_numel():
@@ -222,6 +269,17 @@ def test_count_json(capsys, tmp_path):
     assert doc["layers"][2]["receptive_field"]["max"] == [4, 4]
 
 
+def test_count_training_json(capsys):
+    """--training: the first convolution needs no input gradient (backward = 1× forward), the others 2× forward."""
+    code = main(["count", "zoo", "--input", "1,3,32,32", "--json", "--no-rf", "--training", "--convention", "flops"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    layers = {x["name"]: x for x in doc["layers"]}
+    assert layers["0"]["backward"] == layers["0"]["flops"] and layers["3"]["backward"] == 2 * layers["3"]["flops"]
+    assert layers["1"]["backward"] == 0  # ReLU: element-wise backward is not counted
+    assert doc["total"]["training_step"] == doc["total"]["count"] + doc["total"]["backward"]
+
+
 def test_count_huge_input_costs_nothing(capsys):
     assert main(["count", "cpen455-classifier", "--input", "100,3,512,512", "--no-rf", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -237,6 +295,7 @@ def test_count_huge_input_costs_nothing(capsys):
         (["count", "zoo", "--input", "1,3,2,2"], "the model cannot run on input (1, 3, 2, 2)"),
         (["count", "/no/file.py:make", "--input", "1,3,8,8"], "model file not found"),
         (["count", "zoo", "--input", "1,3,32,32", "--convention", "gflops"], "Invalid value for '--convention'"),
+        (["count", "zoo", "--input", "1,3,32,32", "--convention", "exact", "--training"], "not defined for it"),
     ],
 )
 def test_count_errors(capsys, args, message):

@@ -22,14 +22,26 @@ def test_every_check_fails_on_every_mutant(bank, run_output, problem_id, key):
     part = bank.get(problem_id).part(key)
     if part.kind is Kind.TEXT:
         pytest.skip("text parts are explanations, never graded: their checks verify the facts the text states")
-    reference = run_output.derivations[(problem_id, key)].answer
+    derivation = run_output.derivations[(problem_id, key)]
+    reference = derivation.answer
+    accepted = [value for _, value in derivation.accepted]
     for name, wrong in mutants(part.kind, reference):
+        if any(wrong == value for value in accepted):
+            continue  # a value the question's open convention allows is not a slip
         for check in part.checks:
             result = run_check(check, wrong, Context())
             assert result.status is Status.FAIL, (
                 f"{problem_id}/{key} check '{check.name}' gave {result.status} on mutant '{name}' ({wrong}): "
                 f"{result.evidence}"
             )
+
+
+def test_every_accepted_convention_passes_under_its_name(run_output):
+    """A value accepted under another convention passes every check, and the evidence names that convention."""
+    rows = [r for r in run_output.results if r.convention]
+    assert rows, "no part accepts another convention"
+    for r in rows:
+        assert r.status is Status.PASS and f"under '{r.convention}'" in r.evidence, (r.problem, r.part, r.evidence)
 
 
 def test_every_reference_passes(run_output):
@@ -136,3 +148,20 @@ def test_backward_and_normalization_slips_fail(bank):
         for check in part.checks:
             result = run_check(check, wrong, Context())
             assert result.status is Status.FAIL, (problem_id, key, check.name, result.status, result.evidence)
+
+
+@pytest.mark.parametrize(
+    ("problem_id", "key", "wrong", "why"),
+    [
+        ("csc420-a2/q4", "flops_no_bias", 1151280, "the pooling's comparisons left out"),
+        ("csc420-a2/q4", "flops_no_bias", 578560, "MACs given as FLOPs"),
+        ("csc420-a2/q4", "flops_no_bias", 20 * 11 * 11 * 1599 + 8 * 81 * 20, "the stride ignored"),
+        ("csc420-a2/q4", "flops_no_bias", 20 * 6 * 6 * 1599 + 9 * 16 * 20, "n comparisons for a maximum of n"),
+        ("csc420-a2/q4", "flops_bias", 1153840, "the bias left out"),
+        ("csc413-a2/3.2", "cnn_neurons", 61632 + 3072 - 8192, "input counted, one pooling layer forgotten"),
+    ],
+)
+def test_named_count_slips_fail(bank, problem_id, key, wrong, why):
+    part = bank.get(problem_id).part(key)
+    for check in part.checks:
+        assert run_check(check, wrong, Context()).status is Status.FAIL, (why, check.name)

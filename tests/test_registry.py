@@ -50,6 +50,8 @@ def test_registry_matches_catalog(bank):
         assert problem.id in catalog, f"{problem.id} is not in the catalog"
         keys = {p.key for p in problem.parts}
         assert keys == catalog[problem.id] | EXTRA_PARTS.get(problem.id, set()), problem.id
+    missing = sorted(set(catalog) - {p.id for p in bank.problems})
+    assert not missing, f"catalog ids not in the bank: {missing}"
 
 
 def test_catalog_parser_expands_templates():

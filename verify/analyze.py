@@ -13,7 +13,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from verify.arith.counts import Convention, Work, conv2d_work, conv_transpose2d_work, linear_work
+from verify.arith.counts import (
+    Convention,
+    Work,
+    backward_work,
+    conv2d_work,
+    conv_transpose2d_work,
+    linear_work,
+    pool2d_work,
+)
 
 
 @dataclass
@@ -27,6 +35,8 @@ class LayerInfo:
     trainable: int = 0
     work: Work = field(default_factory=Work)
     count: int = 0  # the work under the analysis's convention
+    backward: Work = field(default_factory=Work)  # with ``training``: the backward pass of conv and linear layers
+    backward_count: int = 0
     outputs: int = 0  # elements of the output tensor ("neurons")
     receptive_field: dict[str, Any] | None = None
 
@@ -50,6 +60,9 @@ class Analysis:
 
     def total_work(self) -> Work:
         return Work.total(layer.work for layer in self.leaves)
+
+    def backward_total(self) -> int:
+        return self.total("backward_count")
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -82,10 +95,10 @@ def layer_work(module: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
         k = module.kernel_size if isinstance(module.kernel_size, tuple) else (module.kernel_size,) * 2
         window = k[0] * k[1]
-        return Work(elementwise=outs * (window - 1 if isinstance(module, nn.MaxPool2d) else window))
+        return pool2d_work(outs, window, "max" if isinstance(module, nn.MaxPool2d) else "avg")
     if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         window = _numel(in_shape) // max(outs, 1)
-        return Work(elementwise=outs * window)
+        return pool2d_work(outs, window, "max" if isinstance(module, nn.AdaptiveMaxPool2d) else "avg")
     if isinstance(module, nn.Upsample):
         per = 0 if module.mode == "nearest" else 7  # bilinear: 4 multiplies and 3 additions per output
         return Work(elementwise=outs * per)
@@ -120,14 +133,25 @@ def _shape(x: Any) -> tuple[int, ...]:
 
 
 def analyze(
-    model: Any, input_shape: tuple[int, ...], convention: Convention | None = None, name: str = "model"
+    model: Any,
+    input_shape: tuple[int, ...],
+    convention: Convention | None = None,
+    name: str = "model",
+    training: bool = False,
 ) -> Analysis:
-    """Run ``model`` on a meta tensor of ``input_shape`` and return per-layer shapes, parameters and counts."""
+    """Run ``model`` on a meta tensor of ``input_shape`` and return per-layer shapes, parameters and counts.
+
+    With ``training`` the forward pass runs with autograd on (still on meta tensors), so that each layer knows whether
+    its input needs a gradient, and the backward work of convolution and linear layers is counted too (in MACs or
+    FLOPs: the exact convention is not defined for the backward pass)."""
     import torch
+    import torch.nn as nn
 
     from verify import VerifyError
 
     convention = convention or Convention()
+    if training and convention.unit == "exact":
+        raise VerifyError("the backward pass is counted in macs or flops; --convention exact is not defined for it")
     meta = meta_copy(model)
     infos: dict[str, LayerInfo] = {}
     order: list[str] = []
@@ -148,10 +172,19 @@ def analyze(
             if info.leaf:
                 w = layer_work(mod, in_shape, out_shape)
                 info.work = info.work + w
+                if training and isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                    x = inp[0] if isinstance(inp, tuple) and inp else inp
+                    bias = getattr(mod, "bias", None)
+                    info.backward = info.backward + backward_work(
+                        w,
+                        input_grad=bool(getattr(x, "requires_grad", False)),
+                        weight_grad=mod.weight.requires_grad,
+                        bias_grad=bias is not None and bias.requires_grad,
+                    )
 
         hooks.append(module.register_forward_hook(hook))
     try:
-        with torch.no_grad():
+        with torch.set_grad_enabled(training):
             out = meta(torch.empty(*input_shape, device="meta"))
     except Exception as exc:  # a model that cannot run on this input is the user's input error, in one line
         raise VerifyError(
@@ -170,39 +203,49 @@ def analyze(
     layers = [infos[n] for n in order if infos[n].output_shape or infos[n].leaf]
     for info in layers:
         info.count = convention.total(info.work)
+        info.backward_count = convention.total(info.backward)
     # containers: sums of their leaves
     for info in layers:
         if not info.leaf:
             kids = [x for x in layers if x.leaf and x.name.startswith(info.name + ".")]
             info.work = Work.total(k.work for k in kids)
             info.count = sum(k.count for k in kids)
+            info.backward = Work.total(k.backward for k in kids)
+            info.backward_count = sum(k.backward_count for k in kids)
     return Analysis(name, tuple(input_shape), convention, layers, _shape(out), params, trainable)
 
 
-def torch_flops(model: Any, input_shape: tuple[int, ...]) -> dict[str, int]:
-    """torch.utils.flop_counter's FLOPs per module (2 per multiply-accumulate for convolutions and matmuls)."""
+def torch_flops(model: Any, input_shape: tuple[int, ...], training: bool = False) -> dict[str, int]:
+    """torch.utils.flop_counter's FLOPs per module (2 per multiply-accumulate for convolutions and matmuls); with
+    ``training`` the backward pass of ``output.sum()`` is included."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     meta = meta_copy(model)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        meta(torch.empty(*input_shape, device="meta"))
-    out: dict[str, int] = {}
+    with FlopCounterMode(display=False) as counter, torch.set_grad_enabled(training):
+        out = meta(torch.empty(*input_shape, device="meta"))
+        if training:
+            out.sum().backward()
+    result: dict[str, int] = {}
     for key, ops in counter.get_flop_counts().items():
-        out[key] = int(sum(ops.values()))
-    return out
+        result[key] = int(sum(ops.values()))
+    return result
 
 
-def flop_counter_agreement(model: Any, input_shape: tuple[int, ...]) -> list[tuple[str, int, int]]:
-    """(layer, our 2·MACs, torch's FLOPs) for every convolution, transposed convolution and linear layer."""
+def flop_counter_agreement(
+    model: Any, input_shape: tuple[int, ...], training: bool = False
+) -> list[tuple[str, int, int]]:
+    """(layer, our 2·MACs, torch's FLOPs) for every convolution, transposed convolution and linear layer; with
+    ``training``, forward and backward together."""
     import torch.nn as nn
 
-    theirs = torch_flops(model, input_shape)
+    theirs = torch_flops(model, input_shape, training)
     top = type(model).__name__
-    ours = analyze(model, input_shape, Convention("flops"))
+    ours = analyze(model, input_shape, Convention("flops"), training=training)
     rows = []
     for layer in ours.leaves:
         module = model.get_submodule(layer.name)
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            rows.append((layer.name, 2 * int(layer.work.macs), theirs.get(f"{top}.{layer.name}", 0)))
+            macs = int(layer.work.macs) + int(layer.backward.macs)
+            rows.append((layer.name, 2 * macs, theirs.get(f"{top}.{layer.name}", 0)))
     return rows

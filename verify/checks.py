@@ -54,6 +54,22 @@ def exact(claim: Any, truth: Any, how: str, what: str = "") -> Outcome:
     )
 
 
+def under_conventions(conventions: Sequence[str], check_for: Callable[[str], CheckFn]) -> CheckFn:
+    """A check for a question that leaves a convention open: the claim passes when it passes ``check_for(c)`` for some
+    convention ``c`` (the first is the reference's), and the evidence names the one it matched."""
+
+    def fn(claim: Any, ctx: Context) -> Outcome:
+        failed = []
+        for c in conventions:
+            o = check_for(c)(claim, ctx)
+            if o.ok:
+                return Outcome(True, o.compared, f"under '{c}': {o.evidence}", o.max_error, o.tolerance, o.figures)
+            failed.append(f"under '{c}': {o.evidence}")
+        return Outcome(False, f"claim vs each of {len(conventions)} conventions", "; ".join(failed))
+
+    return fn
+
+
 def _normal(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return tuple(_normal(x) for x in v)
@@ -180,4 +196,5 @@ __all__ = [
     "sweep",
     "symbolic",
     "torch_check",
+    "under_conventions",
 ]

@@ -128,6 +128,7 @@ def show_cmd(
                 "answer": _plain(d.answer),
                 "latex": d.latex or latex(d.answer),
                 "note": part.note,
+                "accepted": [{"convention": c, "answer": _plain(v)} for c, v in d.accepted],
                 "steps": [{"text": s.text, "latex": s.latex} for s in d.steps],
                 "checks": [{"name": c.name, "method": str(c.method)} for c in part.checks],
             }
@@ -145,6 +146,8 @@ def show_cmd(
         con.print(f"  LaTeX: {escape(doc['latex'])}")
         if doc["note"]:
             con.print(f"  [dim]{escape(doc['note'])}[/]")
+        for alt in doc["accepted"]:
+            con.print(f"  also accepted under '{escape(alt['convention'])}': [green]{escape(str(alt['answer']))}[/]")
         for i, s in enumerate(doc["steps"], 1):
             con.print(f"  {i}. {escape(s['text'])}" + (f"\n     {escape(s['latex'])}" if s["latex"] else ""))
         con.print("  checks: " + "; ".join(f"{c['name']} ({c['method']})" for c in doc["checks"]))
@@ -232,7 +235,7 @@ def _print_summary(problems: list[Problem], out: Any, report: Path | None) -> No
     for r in out.results:
         if r.status in (Status.FAIL, Status.ERROR):
             con.print(
-                f"[{style[r.status]}]{r.status}[/] {r.problem} {r.part} · {escape(r.check)}: {escape(r.evidence)}"
+                f"[{style[r.status]}]{r.status}[/] {r.problem} {r.part} · {escape(r.label)}: {escape(r.evidence)}"
             )
     c = out.counts()
     con.print(
@@ -426,7 +429,12 @@ def count_cmd(
         bool, typer.Option("--count-elementwise", help="Count pooling, activations, upsampling.")
     ] = False,
     training: Annotated[
-        bool, typer.Option("--training", help="Also give the backward pass (2× forward for conv/linear).")
+        bool,
+        typer.Option(
+            "--training",
+            help="Also count the backward pass of conv/linear layers: input and weight gradients (grouped divided once; "
+            "no input gradient for the first layer), bias-gradient sums with --bias. macs or flops only.",
+        ),
     ] = False,
     rf: Annotated[
         bool, typer.Option("--rf/--no-rf", help="Measure receptive fields by gradient support (CPU).")
@@ -452,7 +460,7 @@ def count_cmd(
     shape = parse_shape(input_shape)
     module, name = load_model(model)
     conv = Convention(unit.value, bias=bias, batchnorm=batchnorm, elementwise=elementwise)
-    result = analyze(module, shape, conv, name=name)
+    result = analyze(module, shape, conv, name=name, training=training)
     if rf:
         _receptive_fields(module, shape, result)
     flops = Convention("flops", bias=bias, batchnorm=batchnorm, elementwise=elementwise)
@@ -470,6 +478,7 @@ def count_cmd(
                     "macs": int(x.work.macs),
                     "flops": int(flops.total(x.work)),
                     "count": int(x.count),
+                    **({"backward": int(x.backward_count)} if training else {}),
                     "outputs": x.outputs,
                     "receptive_field": x.receptive_field,
                 }
@@ -481,7 +490,8 @@ def count_cmd(
                 "macs": int(result.total_work().macs),
                 "flops": int(flops.total(result.total_work())),
                 "count": result.total(),
-                "backward": 2 * result.total() if training else None,
+                "backward": result.backward_total() if training else None,
+                "training_step": result.total() + result.backward_total() if training else None,
                 "output_shape": list(result.output_shape),
             },
         }
@@ -515,9 +525,26 @@ def _receptive_fields(module: Any, shape: tuple[int, ...], result: Any) -> None:
 def _print_count(result: Any, training: bool) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{result.model} on {tuple(result.input_shape)}", caption=result.convention.describe())
-    for col in ("layer", "type", "output shape", "params", result.convention.unit, "outputs", "receptive field"):
-        table.add_column(col, justify="right" if col in ("params", "outputs", result.convention.unit) else "left")
+    caption = result.convention.describe() + (
+        "; backward: input and weight gradients of conv/linear layers, element-wise backward not counted"
+        if training
+        else ""
+    )
+    table = Table(title=f"{result.model} on {tuple(result.input_shape)}", caption=caption)
+    unit = result.convention.unit
+    backward = f"backward {unit}"
+    cols = (
+        "layer",
+        "type",
+        "output shape",
+        "params",
+        unit,
+        *((backward,) if training else ()),
+        "outputs",
+        "receptive field",
+    )
+    for col in cols:
+        table.add_column(col, justify="right" if col in ("params", "outputs", unit, backward) else "left")
     for x in result.layers:
         rf = x.receptive_field
         rf_text = ""
@@ -535,6 +562,7 @@ def _print_count(result: Any, training: bool) -> None:
             "×".join(map(str, x.output_shape)),
             f"{x.params:,}",
             f"{int(x.count):,}",
+            *((f"{int(x.backward_count):,}",) if training else ()),
             f"{x.outputs:,}",
             rf_text,
             style=style,
@@ -545,7 +573,11 @@ def _print_count(result: Any, training: bool) -> None:
     con.print(
         f"output {tuple(result.output_shape)} · params {result.params:,} (trainable {result.trainable:,}) · "
         f"{result.convention.unit} {total:,}"
-        + (f" · backward {2 * total:,} · training step {3 * total:,}" if training else "")
+        + (
+            f" · backward {result.backward_total():,} · training step {total + result.backward_total():,}"
+            if training
+            else ""
+        )
     )
 
 

@@ -50,17 +50,21 @@ def _slips(model: Any, result: Analysis) -> dict[str, Work]:
 
 
 def diagnose(model: Any, input_shape: tuple[int, ...], value: int) -> list[Match]:
-    """Every convention and slip whose count equals ``value`` (an empty list when none does)."""
+    """Every convention and slip whose count equals ``value`` (an empty list when none does), plain matches first and
+    each reading named once; a convention choice that cannot change this model's count is not named."""
     base = analyze(model, input_shape)
     works = {"": base.total_work(), **{f"{k}, ": w for k, w in _slips(model, base).items()}}
-    found = []
+    plain: list[Match] = []
+    doubled: list[Match] = []
     for (slip, work), unit, bias, bn, elem in itertools.product(
         works.items(), ("macs", "flops", "exact"), (False, True), (False, True), (False, True)
     ):
+        if (bias and not work.bias_outputs) or (bn and not work.batchnorm) or (elem and not work.elementwise):
+            continue  # the same count as without that choice
         conv = Convention(unit, bias=bias, batchnorm=bn, elementwise=elem)
         total = int(conv.total(work))
         if total == value:
-            found.append(Match(slip + conv.describe(), total))
+            plain.append(Match(slip + conv.describe(work), total))
         if total * 2 == value and unit != "flops":
-            found.append(Match(slip + conv.describe() + ", doubled", value))
-    return found
+            doubled.append(Match(slip + conv.describe(work) + ", doubled", value))
+    return plain + (doubled if not plain else [])

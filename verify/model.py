@@ -71,6 +71,9 @@ class Derivation:
     steps: tuple[Step, ...] = ()
     latex: str = ""  # the answer in LaTeX; filled by the kinds module when empty
     figures: tuple[Figure, ...] = ()
+    # Where a question leaves a convention open: (convention, value) pairs also accepted besides ``answer`` (which is
+    # under the convention the part's note names). The runner puts each through the part's checks as well.
+    accepted: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,9 @@ class Part:
     checks: tuple[Check, ...]
     symbols: tuple[str, ...] = ()  # the symbols an answer may use, case-sensitive
     note: str = ""  # a convention or remark the report shows beside the answer
+    # A real model and input shape whose operation count the part asks for: answer checking uses it to name the
+    # convention or slip that a wrong count matches (verify.diagnose).
+    network: Callable[[], tuple[Any, tuple[int, ...]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -153,12 +159,19 @@ class Result:
     device: str
     seconds: float
     figures: tuple[Figure, ...] = ()
+    convention: str = ""  # set when the claim checked is a value accepted under another convention
+
+    @property
+    def label(self) -> str:
+        """The check's name, with the convention of the value it checked when that is not the reference's."""
+        return f"{self.check} [{self.convention}]" if self.convention else self.check
 
     def to_json(self) -> dict[str, Any]:
         return {
             "problem": self.problem,
             "part": self.part,
             "check": self.check,
+            "convention": self.convention,
             "method": str(self.method),
             "status": str(self.status),
             "compared": self.compared,

@@ -167,4 +167,11 @@ def run(
                 out.results.append(result)
                 if on_result:
                     on_result(result)
+            for convention, value in derivation.accepted if derivation else ():
+                for check in part.checks:  # a value accepted under another convention is verified the same two ways
+                    r = run_check(check, value, ctx, limit)
+                    result = Result(**{**r.__dict__, "problem": problem.id, "part": part.key, "convention": convention})
+                    out.results.append(result)
+                    if on_result:
+                        on_result(result)
     return out

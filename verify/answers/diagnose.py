@@ -50,6 +50,19 @@ def _number_diagnosis(claim: int, ref: int, part: Part) -> str:
     return ""
 
 
+def _count_diagnosis(part: Part, claim: int) -> str:
+    """The counting conventions and slips that give this number on the part's real model (verify.diagnose)."""
+    from verify.diagnose import diagnose as count_diagnose
+
+    assert part.network is not None
+    model, shape = part.network()
+    matches = count_diagnose(model, shape, claim)
+    if not matches:
+        return ""
+    names = [m.name for m in matches[:3]]
+    return "the count under " + " · or under ".join(names)
+
+
 def diagnose(part: Part, claim: Any, reference: Any) -> str:
     """A short note naming the slip, or an empty string when none of the known ones explains the answer."""
     try:
@@ -61,6 +74,10 @@ def diagnose(part: Part, claim: Any, reference: Any) -> str:
 def _diagnose(part: Part, claim: Any, reference: Any) -> str:
     import sympy
 
+    if part.kind is Kind.INT and part.network is not None:
+        conventions = _count_diagnosis(part, int(claim))
+        if conventions:
+            return conventions
     if part.kind is Kind.INT:
         return _number_diagnosis(int(claim), int(reference), part)
     matrices = any(isinstance(x, sympy.Basic) and x.atoms(sympy.MatrixSymbol) for x in (claim, reference))

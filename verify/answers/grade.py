@@ -415,6 +415,12 @@ def grade_one(problem: Problem | None, answer: Answer) -> Verdict:
         return v
     v.parsed = _latex(claim[1] if part.kind is Kind.SET and claim[0] == "member" else claim)
     v.verdict, v.method, v.evidence = compare(part, claim, reference)
+    for convention, value in derivation.accepted if v.verdict == "incorrect" else ():
+        verdict, method, evidence = compare(part, claim, value)
+        if verdict == "correct":  # the question leaves this convention open: accepted, and named
+            v.verdict, v.method = "correct", f"{method}, under the convention '{convention}'"
+            v.evidence = f"{evidence}; the reference, {_latex(reference)}, is under the part's own convention"
+            break
     if v.verdict == "incorrect":
         v.diagnosis = diagnose(part, claim, reference)
         if part.kind in (Kind.SHAPE, Kind.INT, Kind.MATRIX):  # show what the real layers say as well

@@ -74,20 +74,24 @@ class Convention:
         extra = (w.bias_outputs if self.bias else 0) + (w.elementwise if self.elementwise else 0)
         return core + extra + (w.batchnorm if self.batchnorm else 0)
 
-    def describe(self) -> str:
+    def describe(self, work: Work | None = None) -> str:
+        """The convention in words; given a ``work``, only the choices that change its count are named."""
         unit = {
             "macs": "multiply-accumulates (MACs)",
             "flops": "FLOPs = 2·MACs",
             "exact": "exact operations: k multiplies and k−1 additions per dot product",
         }[self.unit]
-        parts = [
-            unit,
-            "bias adds counted" if self.bias else "bias not counted",
-            "BatchNorm counted (2 per element)" if self.batchnorm else "BatchNorm folded (0)",
-            "pooling/activations/upsampling counted"
-            if self.elementwise
-            else "pooling/activations/upsampling not counted",
-        ]
+        parts = [unit]
+        if work is None or work.bias_outputs:
+            parts.append("bias adds counted" if self.bias else "bias not counted")
+        if work is None or work.batchnorm:
+            parts.append("BatchNorm counted (2 per element)" if self.batchnorm else "BatchNorm folded (0)")
+        if work is None or work.elementwise:
+            parts.append(
+                "pooling/activations/upsampling counted"
+                if self.elementwise
+                else "pooling/activations/upsampling not counted"
+            )
         return "; ".join(parts)
 
 
@@ -114,3 +118,24 @@ def conv_transpose2d_work(
 def linear_work(rows: Num, n_in: Num, n_out: Num) -> Work:
     outs = rows * n_out
     return Work(macs=outs * n_in, dots=outs, bias_outputs=outs)
+
+
+def pool2d_work(outputs: Num, window: Num, op: str = "max") -> Work:
+    """A maximum over n values takes n − 1 comparisons; an average n − 1 additions and one division (n operations)."""
+    return Work(elementwise=outputs * (window - 1 if op == "max" else window))
+
+
+def backward_work(forward: Work, input_grad: bool, weight_grad: bool, bias_grad: bool) -> Work:
+    """The backward pass of a convolution, transposed convolution or linear layer.
+
+    The gradient with respect to the input is the adjoint map (a transposed convolution for a convolution, and the
+    other way round) and the gradient with respect to the weights correlates the input with the output gradient: each
+    takes exactly the forward pass's multiply-accumulates, grouped or not (each group's weights meet only that group's
+    channels). A bias gradient sums the output gradient: one addition per output. The first layer needs no input
+    gradient.
+
+    >>> backward_work(Work(macs=100, dots=10, bias_outputs=10), True, True, True).macs
+    200
+    """
+    per = int(input_grad) + int(weight_grad)
+    return Work(macs=forward.macs * per, bias_outputs=forward.bias_outputs if bias_grad else 0)

@@ -69,7 +69,7 @@ def _checks_table(results: Sequence[Result], figure_link: Callable[[Figure], str
         if r.max_error is not None and r.tolerance is not None:
             err = f"{r.max_error:.1e} / {r.tolerance:.0e}"
         lines.append(
-            f"| {cell(r.check)} | {r.method} | {ICON[r.status]} | {cell(r.compared)} | {cell(r.evidence)} | {err} |"
+            f"| {cell(r.label)} | {r.method} | {ICON[r.status]} | {cell(r.compared)} | {cell(r.evidence)} | {err} |"
         )
         for fig in r.figures:
             figures.append(f"![{cell(fig.caption)}]({figure_link(fig)})  \n*{cell(fig.caption)}*")
@@ -114,6 +114,10 @@ def render(
                 lines += [f"**Reference answer:** ${_answer_latex(derivation)}$", ""]
                 if part.note:
                     lines += [f"*{part.note}*", ""]
+                if derivation.accepted:
+                    lines += ["**Also accepted** (the question leaves the convention open; each is checked below):", ""]
+                    lines += [f"- {cell(c)}: ${_answer_latex(Derivation(v))}$" for c, v in derivation.accepted]
+                    lines.append("")
                 if derivation.steps:
                     lines += ["**Derivation**", ""]
                     for i, step in enumerate(derivation.steps, 1):
