@@ -38,6 +38,18 @@ def test_usage_errors_are_one_line_exit_2(capsys, args, message):
     assert "Traceback" not in out + err
 
 
+def test_an_internal_fault_is_one_line_exit_1(capsys, monkeypatch):
+    import verify.cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something inside broke\nsecond line")
+
+    monkeypatch.setattr(verify.cli, "_bank", broken)
+    assert main(["list"]) == 1
+    err = capsys.readouterr().err
+    assert err == "verify: internal error: RuntimeError: something inside broke\n"
+
+
 def test_list_json(capsys, bank):
     code, out, _ = run_cli(capsys, "list", "--json")
     assert code == 0

@@ -230,6 +230,24 @@ def test_zoo_receptive_fields_match_gradient_support():
         assert rh.stride == exact[name].stride, name
 
 
+def test_resnet18_receptive_fields_through_residual_blocks():
+    """Containers and branches: a residual stage's output sees the union of its branches (43 after layer1, 99 after
+    layer2: the closed form 7, 11, then +8 per 3×3 convolution at stride 4 and +16, +32 at stride 8)."""
+    from verify.receptive import measure_layers
+
+    fields = measure_layers(resnet18(), (1, 3, 128, 128), ["0", "3", "4.0", "4", "5.0.conv1", "5", "4.0.relu"])
+    sizes = {name: (rh.max, rw.max, rh.lower_bound) for name, (rh, rw, _) in fields.items()}
+    assert sizes == {
+        "0": (7, 7, False),
+        "3": (11, 11, False),
+        "4.0": (27, 27, False),
+        "4": (43, 43, False),
+        "5.0.conv1": (51, 51, False),
+        "5": (99, 99, False),
+        "4.0.relu": (19, 19, False),  # a module called twice: its first call
+    }
+
+
 def test_transposed_conv_receptive_field_varies_by_position():
     rf = propagate([AxisLayer("conv", 3, 1, 1), AxisLayer("tconv", 3, 2, 0)])[-1]
     assert (rf.min, rf.max) == (3, 4)

@@ -50,6 +50,7 @@ class Analysis:
     output_shape: tuple[int, ...]
     params: int
     trainable: int
+    receptive_field: dict[str, Any] | None = None  # of the model's output, when measured
 
     @property
     def leaves(self) -> list[LayerInfo]:

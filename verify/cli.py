@@ -493,6 +493,9 @@ def count_cmd(
                 "backward": result.backward_total() if training else None,
                 "training_step": result.total() + result.backward_total() if training else None,
                 "output_shape": list(result.output_shape),
+                "outputs": result.total("outputs"),
+                "connections": int(result.total_work().macs),
+                "receptive_field": result.receptive_field,
             },
         }
         print(json.dumps(doc, indent=2))
@@ -501,29 +504,38 @@ def count_cmd(
 
 
 def _receptive_fields(module: Any, shape: tuple[int, ...], result: Any) -> None:
-    from verify.receptive import measure_axes, positive_copy
+    """Measure every layer's receptive field (containers too: a residual block's output sees the union of its
+    branches) and the model output's, by gradient support, from one forward pass."""
+    from verify.receptive import measure_layers
 
     if len(shape) != 4:
         return
-    prepared = positive_copy(module)
-    for layer in result.leaves:
-        if len(layer.output_shape) != 4:
-            continue
-        rh, rw, clipped = measure_axes(module, shape, layer.name, prepared=prepared)
+    names = [x.name for x in result.layers if len(x.output_shape) >= 2]
+    fields = measure_layers(module, shape, [*names, ""] if len(result.output_shape) >= 2 else names)
+
+    def as_json(name: str) -> dict[str, Any]:
+        rh, rw, _ = fields[name]
         if rh.max is None or rw.max is None:
-            layer.receptive_field = {"whole_input": True, "clipped": clipped}
-            continue
-        layer.receptive_field = {
+            return {"whole_input": True}
+        return {
             "size": [rh.max, rw.max],
             "min": [rh.min, rw.min],
             "max": [rh.max, rw.max],
-            "stride": [str(rh.stride), str(rw.stride)],
-            "clipped": clipped,
+            "stride": None if rh.stride is None or rw.stride is None else [str(rh.stride), str(rw.stride)],
+            "lower_bound": rh.lower_bound or rw.lower_bound,
         }
+
+    for layer in result.layers:
+        if layer.name in fields:
+            layer.receptive_field = as_json(layer.name)
+    if "" in fields:
+        result.receptive_field = as_json("")
 
 
 def _print_count(result: Any, training: bool) -> None:
     from rich.table import Table
+
+    from verify.arith.counts import Convention
 
     caption = result.convention.describe() + (
         "; backward: input and weight gradients of conv/linear layers, element-wise backward not counted"
@@ -546,15 +558,6 @@ def _print_count(result: Any, training: bool) -> None:
     for col in cols:
         table.add_column(col, justify="right" if col in ("params", "outputs", unit, backward) else "left")
     for x in result.layers:
-        rf = x.receptive_field
-        rf_text = ""
-        if rf:
-            if rf.get("whole_input"):
-                rf_text = "whole input" + (" (clipped)" if rf.get("clipped") else "")
-            else:
-                lo, hi = rf["min"], rf["max"]
-                rf_text = f"{hi[0]}×{hi[1]}" if lo == hi else f"{lo[0]}×{lo[1]} – {hi[0]}×{hi[1]}"
-                rf_text += f" /{rf['stride'][0]}" + (" (border)" if rf.get("clipped") else "")
         style = "" if x.leaf else "dim"
         table.add_row(
             "  " * (x.depth - 1) + x.name,
@@ -564,21 +567,54 @@ def _print_count(result: Any, training: bool) -> None:
             f"{int(x.count):,}",
             *((f"{int(x.backward_count):,}",) if training else ()),
             f"{x.outputs:,}",
-            rf_text,
+            _rf_text(x.receptive_field),
             style=style,
         )
     con = _console()
     con.print(table)
+    fields = [
+        x.receptive_field for x in result.layers if x.receptive_field and not x.receptive_field.get("whole_input")
+    ]
+    if any(rf["lower_bound"] for rf in fields):
+        con.print(
+            "[yellow]≥: every sampled unit of that layer reached the input's border, so its receptive field is at "
+            "least this; give a larger --input for the exact value[/]"
+        )
+    if any(rf["stride"] is None and not rf["lower_bound"] for rf in fields):
+        con.print(
+            "[yellow]a receptive field without /stride: some sampled units reached the input's border, so sizes come "
+            "from the others and the stride is not given; a larger --input gives it[/]"
+        )
     total = result.total()
+    flops = Convention("flops", result.convention.bias, result.convention.batchnorm, result.convention.elementwise)
+    work = result.total_work()
     con.print(
-        f"output {tuple(result.output_shape)} · params {result.params:,} (trainable {result.trainable:,}) · "
-        f"{result.convention.unit} {total:,}"
+        f"output {tuple(result.output_shape)} · params {result.params:,} (trainable {result.trainable:,}, "
+        f"frozen {result.params - result.trainable:,}) · {unit} {total:,}"
+        + (f" · flops {int(flops.total(work)):,}" if unit != "flops" else "")
         + (
             f" · backward {result.backward_total():,} · training step {total + result.backward_total():,}"
             if training
             else ""
         )
+        + f" · outputs {result.total('outputs'):,} · connections {int(work.macs):,}"
+        + (f" · receptive field of the output {_rf_text(result.receptive_field)}" if result.receptive_field else "")
     )
+
+
+def _rf_text(rf: dict[str, Any] | None) -> str:
+    """A receptive field as the table shows it: h×w (a range where positions differ), /stride, ≥ for lower bounds."""
+    if not rf:
+        return ""
+    if rf.get("whole_input"):
+        return "whole input"
+    lo, hi = rf["min"], rf["max"]
+    if rf["lower_bound"]:
+        return f"≥ {hi[0]}×{hi[1]}"
+    text = f"{hi[0]}×{hi[1]}" if lo == hi else f"{lo[0]}×{lo[1]} – {hi[0]}×{hi[1]}"
+    if rf["stride"]:
+        text += f" /{rf['stride'][0]}" + ("" if rf["stride"][0] == rf["stride"][1] else f",{rf['stride'][1]}")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -595,6 +631,13 @@ def main(argv: list[str] | None = None) -> int:
         if msg.strip():  # bare `verify` has already printed its help
             print(f"verify: {' '.join(msg.split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("verify: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a fault of ours still ends in one line, never a traceback
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"verify: internal error: {type(exc).__name__}: {first[:300]}", file=sys.stderr)
+        return 1
     return int(code or 0)
 
 

@@ -161,7 +161,7 @@ def axis_layers(layers: Sequence[Layer]) -> list[tuple[str, Any]]:
 
 
 def rf_parts(
-    layers: Sequence[Layer], input_shape: tuple[int, ...], keys: Sequence[str], small_side: int = 96
+    layers: Sequence[Layer], input_shape: tuple[int, ...], keys: Sequence[str], small_side: int = 192
 ) -> tuple[Part, ...]:
     """Receptive-field side of each named layer's units (the largest over positions; the range is in the evidence).
 
@@ -212,6 +212,10 @@ def rf_parts(
 
             model(torch.zeros(1, 2, small_side, small_side))
             rf, clipped = measure(model, (1, 2, small_side, small_side), key)
+            if rf.lower_bound:
+                return Outcome(
+                    False, "claim vs gradient support", f"{rf.text()}: the {small_side}-pixel input is too small"
+                )
             truth = rf.max if rf.max is not None else side
             how = (
                 f"gradient support of units of the real model (same kernels, strides and paddings, 2 channels, "

@@ -51,7 +51,8 @@ class AxisLayer:
 class RF:
     min: int | None  # None: the whole input (a fully connected layer)
     max: int | None
-    stride: Fraction
+    stride: Fraction | None  # None: not measurable (fewer than two units off the border)
+    lower_bound: bool = False  # every measured unit reached the input's border: sizes are at least these
 
     @property
     def size(self) -> int | None:
@@ -61,7 +62,9 @@ class RF:
         if self.max is None:
             return "whole input"
         rng = f"{self.min}" if self.min == self.max else f"{self.min}–{self.max}"
-        return f"{rng} (stride {self.stride})"
+        if self.lower_bound:
+            return f"at least {rng} (every unit reached the input's border: give a larger input)"
+        return rng if self.stride is None else f"{rng} (stride {self.stride})"
 
 
 def propagate(layers: Sequence[AxisLayer], positions: Sequence[int] | None = None) -> list[RF]:
@@ -111,12 +114,35 @@ def closed_form(layers: Sequence[AxisLayer]) -> list[int | None]:
 # ---- measured by the gradient of real units -----------------------------------------------------------------------
 
 
+def _elementwise() -> tuple[type, ...]:
+    import torch.nn as nn
+
+    return (
+        nn.ReLU,
+        nn.ReLU6,
+        nn.LeakyReLU,
+        nn.GELU,
+        nn.SiLU,
+        nn.Sigmoid,
+        nn.Tanh,
+        nn.ELU,
+        nn.Hardswish,
+        nn.Dropout,
+        nn.Identity,
+        nn.modules.batchnorm._BatchNorm,
+    )
+
+
 def positive_copy(model: Any) -> Any:
-    """A float64 CPU copy whose gradients cannot cancel: positive weights, zero biases, max → average pooling."""
+    """A float32 CPU copy whose gradients cannot cancel: positive weights, zero biases, max → average pooling.
+
+    Each filter's weights are made positive and scaled to sum to one, and normalization layers become the identity, so
+    every layer averages its inputs: activations and gradients stay near one at any depth (no overflow or underflow in
+    float32), and a gradient is zero exactly where no path joins the unit to the pixel."""
     import torch
     import torch.nn as nn
 
-    m = copy.deepcopy(model).to("cpu").double().eval()
+    m = copy.deepcopy(model).to("cpu").float().eval()
     for child in list(m.modules()):
         for cname, c in list(child.named_children()):
             if isinstance(c, nn.MaxPool2d):
@@ -124,14 +150,22 @@ def positive_copy(model: Any) -> Any:
             elif isinstance(c, nn.AdaptiveMaxPool2d):
                 setattr(child, cname, nn.AdaptiveAvgPool2d(c.output_size))
     with torch.no_grad():
-        for pname, p in m.named_parameters():
-            if pname.endswith("bias"):
-                p.zero_()
-            else:
-                p.copy_(p.abs() + 0.1)
-        for b in m.buffers():
-            if b.dtype.is_floating_point:
-                b.copy_(b.abs() if b.numel() > 1 else b)
+        for module in m.modules():
+            norm = isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm)
+            for pname, p in module.named_parameters(recurse=False):
+                if pname == "bias" or norm:
+                    p.fill_(0.0 if pname == "bias" else 1.0)
+                elif p.dim() >= 2:  # a filter: positive, summing to one over what one output unit reads
+                    w = p.abs() + 0.1
+                    dims = (
+                        (0, *range(2, p.dim())) if isinstance(module, nn.ConvTranspose2d) else tuple(range(1, p.dim()))
+                    )
+                    p.copy_(w / w.sum(dim=dims, keepdim=True))
+                else:
+                    p.copy_(p.abs() + 0.1)
+            if norm and getattr(module, "running_mean", None) is not None:
+                module.running_mean.zero_()
+                module.running_var.fill_(1.0)
     return m
 
 
@@ -151,39 +185,91 @@ def measure_axes(
     model: Any, input_shape: Sequence[int], layer: str, radius: int = 4, prepared: Any = None
 ) -> tuple[RF, RF, bool]:
     """Receptive field along the height and along the width, measured by gradient support (see :func:`measure`)."""
+    return measure_layers(model, input_shape, [layer], radius, prepared)[layer]
+
+
+def measure_layers(
+    model: Any, input_shape: Sequence[int], layers: Sequence[str], radius: int = 4, prepared: Any = None
+) -> dict[str, tuple[RF, RF, bool]]:
+    """:func:`measure_axes` for several layers (``""`` is the model's output) from one forward pass: a batch of inputs
+    of ones, one batch element per sampled unit, and one backward pass per layer through the kept graph."""
     import torch
 
-    whole = RF(None, None, Fraction(0))
     m = prepared if prepared is not None else positive_copy(model)
-    captured: list[Any] = []
-    target = m.get_submodule(layer)
-    handle = target.register_forward_hook(lambda mod, i, o: captured.append(o))
+    captured: dict[str, tuple[Any, Any]] = {}  # layer → (its input tensor, its output tensor)
+
+    def first(t: Any) -> Any:
+        return t if isinstance(t, torch.Tensor) else (t[0] if isinstance(t, (tuple, list)) and t else None)
+
+    def keep(name: str) -> Any:
+        def hook(mod: Any, i: Any, o: Any) -> None:
+            captured.setdefault(name, (first(i), first(o)))
+
+        return hook
+
+    handles = [m.get_submodule(name).register_forward_hook(keep(name)) for name in layers]
+    batch = 4 * radius + 1
+    x = torch.ones(batch, *input_shape[1:], dtype=torch.float32, requires_grad=True)
     try:
-        with torch.no_grad():
-            m(torch.ones(1, *input_shape[1:], dtype=torch.float64))
-        out_shape = captured[0].shape
-        captured.clear()
-        if len(out_shape) < 4:  # not spatial: does one output unit see every input pixel?
-            x = torch.ones(1, *input_shape[1:], dtype=torch.float64, requires_grad=True)
-            m(x)
-            (g,) = torch.autograd.grad(captured[0].reshape(-1)[0], x)
-            seen = (g.abs().sum(dim=1) > 0)[0]
-            if bool(seen.all()):
-                return whole, whole, False
-            nz = seen.nonzero()
-            h = int(nz[:, 0].max() - nz[:, 0].min()) + 1
-            w = int(nz[:, 1].max() - nz[:, 1].min()) + 1
-            return RF(h, h, Fraction(0)), RF(w, w, Fraction(0)), False
-        hc, wc = out_shape[-2] // 2, out_shape[-1] // 2
-        units = [(hc + dr, wc) for dr in range(-radius, radius + 1) if 0 <= hc + dr < out_shape[-2]]
-        units += [(hc, wc + dc) for dc in range(-radius, radius + 1) if dc and 0 <= wc + dc < out_shape[-1]]
-        x = torch.ones(len(units), *input_shape[1:], dtype=torch.float64, requires_grad=True)
         m(x)
-        out = captured[0]
-        total = sum(out[b, 0, i, j] for b, (i, j) in enumerate(units))
-        (g,) = torch.autograd.grad(total, x)
     finally:
-        handle.remove()
+        for h in handles:
+            h.remove()
+    # Layers whose output is a tensor already measured (a container's last child, an in-place activation) or an
+    # element-wise function of one (activations, normalization) share its receptive field: one backward pass each is
+    # saved.
+    by_output = {id(o): name for name, (_, o) in captured.items() if o is not None}
+    out: dict[str, tuple[RF, RF, bool]] = {}
+
+    def same_as(name: str) -> str | None:
+        inp, y = captured[name]
+        other = by_output.get(id(y))
+        if other is not None and other != name and other in out:
+            return other
+        if isinstance(m.get_submodule(name), _elementwise()) and inp is not None:
+            source = by_output.get(id(inp))
+            if source is not None and source in out:
+                return source
+        return None
+
+    for name in layers:
+        if name not in captured:
+            continue  # never called in the forward pass
+        twin = same_as(name)
+        if twin is not None:
+            out[name] = out[twin]
+            continue
+        y = captured[name][1]
+        if y.dim() < 4:  # not spatial: does one output unit see every input pixel?
+            (g,) = torch.autograd.grad(y[0].reshape(-1)[0], x, retain_graph=True)
+            out[name] = _whole_or_patch(g[0])
+            continue
+        hc, wc = y.shape[-2] // 2, y.shape[-1] // 2
+        units = [(hc + dr, wc) for dr in range(-radius, radius + 1) if 0 <= hc + dr < y.shape[-2]]
+        units += [(hc, wc + dc) for dc in range(-radius, radius + 1) if dc and 0 <= wc + dc < y.shape[-1]]
+        total = sum(y[b, 0, i, j] for b, (i, j) in enumerate(units))
+        (g,) = torch.autograd.grad(total, x, retain_graph=True)
+        out[name] = _support_fields(g, units, (hc, wc), input_shape)
+    return out
+
+
+def _whole_or_patch(g: Any) -> tuple[RF, RF, bool]:
+    whole = RF(None, None, Fraction(0))
+    seen = g.abs().sum(dim=0) > 0
+    if bool(seen.all()):
+        return whole, whole, False
+    nz = seen.nonzero()
+    h = int(nz[:, 0].max() - nz[:, 0].min()) + 1
+    w = int(nz[:, 1].max() - nz[:, 1].min()) + 1
+    return RF(h, h, Fraction(0)), RF(w, w, Fraction(0)), False
+
+
+def _support_fields(
+    g: Any, units: list[tuple[int, int]], centre: tuple[int, int], input_shape: Sequence[int]
+) -> tuple[RF, RF, bool]:
+    """Per axis RF of the sampled units from their gradient supports (units reaching the border set aside)."""
+    whole = RF(None, None, Fraction(0))
+    hc, wc = centre
     support = g.abs().sum(dim=1) > 0  # (units, H, W)
     H, W = input_shape[-2], input_shape[-1]
     rows: dict[int, tuple[int, int]] = {}
@@ -205,14 +291,18 @@ def measure_axes(
                 full[i if keep is rows else j] = (start, size)
                 if not border:
                     keep[i if keep is rows else j] = (start, size)
-    rows, cols = rows or rows_all, cols or cols_all
 
-    def summarize(axis: dict[int, tuple[int, int]]) -> RF:
-        if not axis:
+    def summarize(interior: dict[int, tuple[int, int]], every: dict[int, tuple[int, int]]) -> RF:
+        if not every:
             return whole
-        sizes = [sz for _, sz in axis.values()]
-        keys = sorted(axis)
-        stride = Fraction(axis[keys[-1]][0] - axis[keys[0]][0], keys[-1] - keys[0]) if len(keys) > 1 else Fraction(1)
+        if not interior:  # only units that reach the border: their supports are cut, so the sizes are lower bounds
+            return RF(min(sz for _, sz in every.values()), max(sz for _, sz in every.values()), None, True)
+        sizes = [sz for _, sz in interior.values()]
+        keys = sorted(interior)
+        # the stride needs every sampled unit: where sizes repeat with a period (transposed convolution, upsampling),
+        # two neighbours alone can share a start
+        complete = len(interior) == len(every) and len(keys) > 1
+        stride = Fraction(interior[keys[-1]][0] - interior[keys[0]][0], keys[-1] - keys[0]) if complete else None
         return RF(min(sizes), max(sizes), stride)
 
-    return summarize(rows), summarize(cols), clipped or not rows or not cols
+    return summarize(rows, rows_all), summarize(cols, cols_all), clipped
