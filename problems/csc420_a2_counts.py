@@ -3,6 +3,7 @@ sizes and strides its feature-map sizes imply (question 5)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -55,6 +56,31 @@ def _q4_network() -> tuple[Any, tuple[int, ...]]:
         nn.MaxPool2d(q["pool"], stride=q["pool_s"]),
     )
     return model, (1, q["c_in"], q["side"], q["side"])
+
+
+@functools.lru_cache(maxsize=8)
+def _q4_counted(bias: bool, seed: int) -> tuple[float, Any, Any, int, int]:
+    """C and P run once per (bias, seed) for every convention's check: the counting reference's distance from the real
+    layers, its counted operations for C and for P, torch's flop count for C, and C's number of outputs."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from verify.instrumented import conv2d_counted, max_pool2d_counted
+
+    model, shape = _q4_network()
+    model = model.double()
+    conv_layer, pool_layer = model[0], model[1]
+    x = torch.randn(*shape, dtype=torch.float64)
+    b = conv_layer.bias if bias else None
+    with torch.no_grad():
+        y, c_ops = conv2d_counted(x, conv_layer.weight, b, conv_layer.stride[0], conv_layer.padding[0])
+        want_y = torch.nn.functional.conv2d(x, conv_layer.weight, b, conv_layer.stride, conv_layer.padding)
+        z, p_ops = max_pool2d_counted(y, Q4["pool"], Q4["pool_s"])
+        with FlopCounterMode(display=False) as fc:
+            conv_layer(x)
+        want_z = pool_layer(want_y)
+    err = max(float((y - want_y).abs().max()), float((z - want_z).abs().max()))
+    return err, c_ops, p_ops, int(fc.get_total_flops()), y.numel()
 
 
 def _q4_part(key: str) -> Part:
@@ -131,34 +157,16 @@ def _q4_part(key: str) -> Part:
     def by_counting(convention: str) -> Any:
         def check(claim: Any, ctx: Context) -> Outcome:
             """Real layers, a reference implementation that counts its own operations, and torch's flop counter."""
-            import torch
-            from torch.utils.flop_counter import FlopCounterMode
-
-            from verify.instrumented import conv2d_counted, max_pool2d_counted
-
-            model, shape = _q4_network()
-            model = model.double()
-            conv_layer, pool_layer = model[0], model[1]
-            x = torch.randn(*shape)
-            b = conv_layer.bias if bias else None
-            with torch.no_grad():
-                y, c_ops = conv2d_counted(x, conv_layer.weight, b, conv_layer.stride[0], conv_layer.padding[0])
-                want_y = torch.nn.functional.conv2d(x, conv_layer.weight, b, conv_layer.stride, conv_layer.padding)
-                z, p_ops = max_pool2d_counted(y, Q4["pool"], Q4["pool_s"])
-                with FlopCounterMode(display=False) as fc:
-                    conv_layer(x)
-                want_z = pool_layer(want_y)
-            err = max(float((y - want_y).abs().max()), float((z - want_z).abs().max()))
+            err, c_ops, p_ops, torch_flops, outputs = _q4_counted(bias, ctx.seed)
             if err > 1e-10:
                 return Outcome(False, "the counting reference vs the real layers", f"outputs differ by {err:.3g}")
-            torch_flops = int(fc.get_total_flops())
             if torch_flops != 2 * c_ops.multiplies:
                 return Outcome(
                     False,
                     "torch's flop counter vs counted multiplies",
                     f"flop counter {torch_flops} ≠ 2 × {c_ops.multiplies} counted multiplies",
                 )
-            bias_adds = y.numel() if bias else 0
+            bias_adds = outputs if bias else 0
             if _q4_unit(convention) == "exact":
                 truth = c_ops.total + p_ops.comparisons  # the bias adds are among the counted additions
                 how = (

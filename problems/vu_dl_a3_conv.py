@@ -230,16 +230,25 @@ def _unfold_torch(claim: Any, ctx: Context) -> Outcome:
 # ---- q15: a fixed-resolution MNIST net and a variable-resolution one with N channels -----------------------------------
 
 
-def fixed_net(device: str = "meta") -> Any:
+def _stem(device: str) -> list[Any]:
+    """The two 3×3 conv, ReLU, 2×2 max-pool stages both networks start with (1 → 16 → 32 channels)."""
     import torch.nn as nn
 
-    return nn.Sequential(
+    return [
         nn.Conv2d(1, 16, 3, padding=1, device=device),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Conv2d(16, 32, 3, padding=1, device=device),
         nn.ReLU(),
         nn.MaxPool2d(2),
+    ]
+
+
+def fixed_net(device: str = "meta") -> Any:
+    import torch.nn as nn
+
+    return nn.Sequential(
+        *_stem(device),
         nn.Conv2d(32, 64, 3, padding=1, device=device),
         nn.ReLU(),
         nn.MaxPool2d(2),
@@ -252,12 +261,7 @@ def variable_net(n: int, device: str = "meta") -> Any:
     import torch.nn as nn
 
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1, device=device),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1, device=device),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
+        *_stem(device),
         nn.Conv2d(32, n, 3, padding=1, device=device),
         nn.ReLU(),
         nn.AdaptiveMaxPool2d(1),
