@@ -9,11 +9,13 @@ from verify.conv_parts import (
     Layer,
     build_model,
     conv_matrix_part,
+    materialized,
     output_padding_part,
     shape_parts,
     size_formula_part,
     transposed_matrix_part,
 )
+from verify.count.models import register_model
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
 
 SEED = "004_4c45ad93401b8073.txt"
@@ -177,3 +179,5 @@ PROBLEMS = [
         parts=(output_padding_part("output_padding", {"H": "H", "K": "K", "S": "S", "P": "P", "D": "D"}),),
     ),
 ]
+
+register_model("cpen455-classifier", materialized(NET, 3, 512), "cpen455-hw2/2.2 classifier (100,3,512,512)")

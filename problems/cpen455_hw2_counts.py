@@ -6,8 +6,9 @@ from typing import Any
 
 from problems.cpen455_hw2_conv import INPUT, NET, SEED, STATEMENT_2
 from verify import checks
-from verify.conv_parts import Layer
-from verify.count_parts import index_count, network_param_parts, rf_parts, with_bias
+from verify.conv_parts import Layer, materialized
+from verify.count.models import register_model
+from verify.count.parts import index_count, network_param_parts, rf_parts, with_bias
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
 
 PARAM_KEYS = {"H1": "H1", "H2": "H2", "H3": "H3", "H4": "H4", "Y": "Y"}
@@ -337,3 +338,5 @@ PROBLEMS = [
         parts=rf_parts(NET7, INPUT, ("H1", "H2", "H3", "H4", "H5", "Y")),
     ),
 ]
+
+register_model("cpen455-q7", materialized(NET7, 3, 512), "cpen455-hw2/7 network with a transposed conv (100,3,512,512)")

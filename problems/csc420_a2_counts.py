@@ -9,9 +9,10 @@ from typing import Any
 
 from verify import VerifyError, checks
 from verify.arith import conv
-from verify.arith.counts import Convention, Work, conv2d_work, pool2d_work
-from verify.conv_parts import Layer
-from verify.count_parts import network_param_parts
+from verify.conv_parts import Layer, materialized
+from verify.count.conventions import Convention, Work, conv2d_work, pool2d_work
+from verify.count.models import register_model
+from verify.count.parts import network_param_parts
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
 
 SEED = "001_7d9d876135843e22.txt"
@@ -65,7 +66,7 @@ def _q4_counted(bias: bool, seed: int) -> tuple[float, Any, Any, int, int]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from verify.instrumented import conv2d_counted, max_pool2d_counted
+    from verify.count.instrumented import conv2d_counted, max_pool2d_counted
 
     model, shape = _q4_network()
     model = model.double()
@@ -311,3 +312,5 @@ PROBLEMS = [
         ),
     ),
 ]
+
+register_model("lenet5", materialized(LENET, 1, 32), "csc420-a2/q5 LeNet-5 (1,1,32,32)")

@@ -8,6 +8,7 @@ from typing import Any
 from verify import checks
 from verify.arith import conv
 from verify.conv_parts import Layer, shape_parts, size_formula_part
+from verify.count.models import register_model
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
 
 SEED = "002_c9e08a185d8834d2.txt"
@@ -314,7 +315,7 @@ def _derive_q15(key: str) -> Derivation:
 
 def _q15_symbolic(key: str) -> Any:
     def check(claim: Any, ctx: Context) -> Outcome:
-        from verify.count_parts import index_count
+        from verify.count.parts import index_count
 
         def count(n: int | None) -> int:
             layers = [(1, 16, 3), (16, 32, 3)] + (
@@ -436,3 +437,5 @@ PROBLEMS = [
         ),
     ),
 ]
+
+register_model("vu-fixed-net", lambda: fixed_net("cpu"), "vu-dl-a3/q15 fixed-resolution MNIST net (1,1,28,28)")

@@ -444,18 +444,19 @@ def count_cmd(
 ) -> None:
     """Count any network: per-layer output shape, parameters, MACs/FLOPs under a named convention, outputs, and
     receptive fields (min, max and stride over output positions)."""
-    from verify.models import NAMED, load_model
+    from verify.count.models import load_model, named_models
 
+    load_bank()  # the bank registers the networks its questions are about
     if list_models:
-        for name, (_, what) in NAMED.items():
+        for name, (_, what) in named_models().items():
             print(f"{name:20s} {what}")
         return
     if not model:
         raise VerifyError("give a model: path/to/file.py:factory or a named model (--list-models)")
     if not input_shape:
         raise VerifyError("give --input, e.g. --input 1,3,224,224")
-    from verify.analyze import analyze
-    from verify.arith.counts import Convention
+    from verify.count.analyze import analyze
+    from verify.count.conventions import Convention
 
     shape = parse_shape(input_shape)
     module, name = load_model(model)
@@ -506,7 +507,7 @@ def count_cmd(
 def _receptive_fields(module: Any, shape: tuple[int, ...], result: Any) -> None:
     """Measure every layer's receptive field (containers too: a residual block's output sees the union of its
     branches) and the model output's, by gradient support, from one forward pass."""
-    from verify.receptive import measure_layers
+    from verify.count.receptive import measure_layers
 
     if len(shape) != 4:
         return
@@ -535,7 +536,7 @@ def _receptive_fields(module: Any, shape: tuple[int, ...], result: Any) -> None:
 def _print_count(result: Any, training: bool) -> None:
     from rich.table import Table
 
-    from verify.arith.counts import Convention
+    from verify.count.conventions import Convention
 
     caption = result.convention.describe() + (
         "; backward: input and weight gradients of conv/linear layers, element-wise backward not counted"

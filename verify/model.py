@@ -122,7 +122,7 @@ class Part:
     symbols: tuple[str, ...] = ()  # the symbols an answer may use, case-sensitive
     note: str = ""  # a convention or remark the report shows beside the answer
     # A real model and input shape whose operation count the part asks for: answer checking uses it to name the
-    # convention or slip that a wrong count matches (verify.diagnose).
+    # convention or slip that a wrong count matches (verify.count.diagnose).
     network: Callable[[], tuple[Any, tuple[int, ...]]] | None = None
 
 
