@@ -29,6 +29,7 @@ app = typer.Typer(
 class Device(StrEnum):
     cpu = "cpu"
     cuda = "cuda"
+    both = "both"  # cpu, and the checks that follow --device again on cuda: a parity table in the report
 
 
 BankOpt = Annotated[
@@ -39,7 +40,22 @@ BankOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for machines instead of tables.")]
 DeviceOpt = Annotated[
-    Device, typer.Option("--device", help="Where torch checks run; cuda checks skip where there is no GPU.")
+    Device,
+    typer.Option(
+        "--device",
+        help="Where torch checks run; cuda checks skip where there is no GPU. both: cpu, and the checks that follow "
+        "the device again on cuda, compared in a parity table.",
+    ),
+]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        min=1,
+        max=256,
+        help="Worker processes for the problems (default: the machine's cores; 1 runs them in this process).",
+        show_default=False,
+    ),
 ]
 LimitOpt = Annotated[
     float, typer.Option("--time-limit", min=0.1, help="Seconds one check may run before it counts as an error.")
@@ -168,12 +184,19 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _execute(problems: list[Problem], device: Device, limit: float, as_json: bool) -> Any:
+def _execute(
+    problems: list[Problem], device: Device, limit: float, as_json: bool, jobs: int | None, report: Path | None
+) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from verify.model import Context
+    from verify.parallel import default_jobs, run_parallel
+    from verify.report.markdown import figure_folder
     from verify.runner import run
 
+    ctx = Context(device="cpu" if device is Device.both else device.value)
+    compare_on = "cuda" if device is Device.both else None
+    workers = min(jobs or default_jobs(), len(problems))
     total = sum(len(part.checks) for p in problems for part in p.parts)
     with Progress(
         TextColumn("[bold]checking"),
@@ -183,14 +206,17 @@ def _execute(problems: list[Problem], device: Device, limit: float, as_json: boo
         TextColumn("{task.description}"),
         console=_console(stderr=True),
         transient=True,
-        disable=as_json,
+        disable=as_json or not sys.stderr.isatty(),
     ) as progress:
         task = progress.add_task("", total=total)
 
         def tick(r: Result) -> None:
             progress.update(task, advance=1, description=f"{r.problem} {r.part}")
 
-        return run(problems, Context(device=device.value), limit=limit, on_result=tick)
+        if workers > 1:
+            folder = figure_folder(report) if report is not None else None
+            return run_parallel(problems, ctx, limit, workers, tick, compare_on, folder)
+        return run(problems, ctx, limit=limit, on_result=tick, compare_on=compare_on)
 
 
 def _finish(problems: list[Problem], out: Any, as_json: bool, report: Path | None) -> None:
@@ -254,10 +280,11 @@ def all_cmd(
     bank: BankOpt = None,
     as_json: JsonOpt = False,
     time_limit: LimitOpt = 60.0,
+    jobs: JobsOpt = None,
 ) -> None:
     """Check every question in the bank and write the markdown report. Exit 0 only if every check passed."""
     problems = list(_bank(bank).problems)
-    _finish(problems, _execute(problems, device, time_limit, as_json), as_json, report)
+    _finish(problems, _execute(problems, device, time_limit, as_json, jobs, report), as_json, report)
 
 
 @app.command("run")
@@ -268,10 +295,11 @@ def run_cmd(
     as_json: JsonOpt = False,
     report: Annotated[Path | None, typer.Option("--report", help="Also write a markdown report of these.")] = None,
     time_limit: LimitOpt = 60.0,
+    jobs: JobsOpt = None,
 ) -> None:
     """Check a subset of the bank by id."""
     problems = _bank(bank).select(ids)
-    _finish(problems, _execute(problems, device, time_limit, as_json), as_json, report)
+    _finish(problems, _execute(problems, device, time_limit, as_json, jobs, report), as_json, report)
 
 
 @app.command("check")
