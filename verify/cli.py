@@ -23,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rendering it with rich costs more than the rest of `verify --help`
 )
 
 
@@ -94,33 +95,54 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """List the bank: ids, parts with their answer kinds, and topics."""
-    b = _bank(bank)
-    if topic and topic not in b.topics():
-        raise VerifyError(f"no topic '{topic}' (topics: {', '.join(b.topics())})")
-    problems = b.select(topic=topic)
+    list_bank(topic, bank, as_json)
+
+
+def list_bank(topic: str | None, bank: list[Path] | None, as_json: bool) -> None:
+    from verify.index import listing
+
+    problems = listing(bank or [])
+    topics = sorted({t for p in problems for t in p["topics"]})
+    if topic and topic not in topics:
+        raise VerifyError(f"no topic '{topic}' (topics: {', '.join(topics)})")
+    problems = [p for p in problems if not topic or topic in p["topics"]]
     if as_json:
-        print(json.dumps({"problems": [_problem_json(p) for p in problems]}, indent=2, ensure_ascii=False))
+        print(json.dumps({"problems": problems}, indent=2, ensure_ascii=False))
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(problems)} problems, {sum(len(p.parts) for p in problems)} parts")
+    table = Table(title=f"{len(problems)} problems, {sum(len(p['parts']) for p in problems)} parts")
     table.add_column("id", style="bold")
     table.add_column("parts (kind)")
     table.add_column("topics")
     table.add_column("title")
     for p in problems:
-        table.add_row(p.id, ", ".join(f"{x.key} ({x.kind})" for x in p.parts), ", ".join(p.topics), p.title)
+        parts = ", ".join(f"{x['key']} ({x['kind']})" for x in p["parts"])
+        table.add_row(p["id"], parts, ", ".join(p["topics"]), p["title"])
     _console().print(table)
 
 
-def _problem_json(p: Problem) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "title": p.title,
-        "source": p.source,
-        "topics": list(p.topics),
-        "parts": [{"key": x.key, "kind": str(x.kind), "symbols": list(x.symbols)} for x in p.parts],
-    }
+def _plain_list_args(argv: list[str]) -> dict[str, Any] | None:
+    """`verify list` with only --topic, --bank and --json, read here: typer's option types would import pydantic, which
+    costs more than listing the bank. Anything else (help, a misspelt option) returns None and goes to typer."""
+    if not argv or argv[0] != "list":
+        return None
+    found: dict[str, Any] = {"topic": None, "bank": [], "as_json": False}
+    rest = argv[1:]
+    while rest:
+        arg = rest.pop(0)
+        name, eq, value = arg.partition("=")
+        if arg == "--json":
+            found["as_json"] = True
+        elif name in ("--topic", "--bank") and (eq or rest):
+            value = value if eq else rest.pop(0)
+            if name == "--topic":
+                found["topic"] = value
+            else:
+                found["bank"].append(Path(value))
+        else:
+            return None
+    return found
 
 
 @app.command("show")
@@ -130,6 +152,7 @@ def show_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one problem: statement, reference answers, derivation steps and the checks that verify them."""
+    from verify.index import entry
     from verify.runner import derive
     from verify.symbolic import latex
 
@@ -150,7 +173,8 @@ def show_cmd(
             }
         )
     if as_json:
-        print(json.dumps({**_problem_json(p), "statement": p.statement, "parts": parts}, indent=2, ensure_ascii=False))
+        doc = {**entry(p), "statement": p.statement, "parts": parts}
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
         return
     from rich.markup import escape
     from rich.panel import Panel
@@ -649,6 +673,10 @@ def _rf_text(rf: dict[str, Any] | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: usage errors and VerifyError become one line on stderr and exit 2, never a traceback."""
     try:
+        plain = _plain_list_args(sys.argv[1:] if argv is None else argv)
+        if plain is not None:
+            list_bank(**plain)
+            return 0
         code = app(args=argv, standalone_mode=False, prog_name="verify")
     except typer.Abort:
         print("verify: interrupted", file=sys.stderr)

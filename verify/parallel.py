@@ -44,15 +44,12 @@ def can_fork() -> bool:
 
 def warm_up() -> None:
     """Import what the workers need, once, before they are forked (each would otherwise import it again)."""
-    import numpy  # noqa: F401
-    import sympy  # noqa: F401
-    import torch
+    import importlib
 
-    # torch imports its compiler front end on the first optimizer, dispatch mode (the flop counter) or functional
-    # convolution wrapped for it: half a second, which the bank's optimizer and counting checks always reach.
-    import torch._dynamo  # noqa: F401
-
-    del torch
+    # torch's compiler front end (torch._dynamo) is imported by torch on the first optimizer, dispatch mode (the flop
+    # counter) or convolution under one: half a second, which the bank's optimizer and counting checks always reach.
+    for name in ("numpy", "sympy", "torch", "torch._dynamo"):
+        importlib.import_module(name)
 
 
 def _drawn_in_worker(path: str) -> None:
