@@ -64,9 +64,10 @@ def _folders(extra: Sequence[Path]) -> dict[str, list[str]]:
 
 
 def _sources(extra: Sequence[Path]) -> dict[str, str | None]:
-    """Every loaded module file under verify/, problems/ or a bank folder, with a digest of its content."""
+    """Every problem file and every loaded module under verify/, problems/ or a bank folder, with a digest of its
+    content (a bank folder's files are loaded without entering sys.modules)."""
     roots = [str(r) for r in (*_roots(), *extra)]
-    files = set()
+    files = {str(f.resolve()) for folder in (_roots()[1], *extra) for f in Path(folder).glob("*.py")}
     for module in list(sys.modules.values()):
         name = getattr(module, "__file__", None)
         if name and any(str(Path(name).resolve()).startswith(r + os.sep) for r in roots):
