@@ -316,28 +316,40 @@ def _check_43_symbolic(what: str, side: int) -> Any:
     return check
 
 
-def _check_43_torch(what: str, side: int) -> Any:
-    def check(claim: Any, ctx: Context) -> Outcome:
+_MEASURED: dict[tuple[int, ...], tuple[int, int]] = {}
+
+
+def _measure_43(c: dict[str, int], side: int) -> tuple[int, int]:
+    """(connections, outputs) of a real PoolUpsampleNet on a side×side input, from one forward pass on meta tensors:
+    torch's flop counter / 2, and forward hooks on the leaf layers (BatchNorm left out). The outputs and connections
+    checks build the same network on the same input, so each configuration is measured once per process."""
+    key = (c["NIC"], c["NF"], c["NC"], c["k"], side)
+    if key not in _MEASURED:
         import torch
         import torch.nn as nn
         from torch.utils.flop_counter import FlopCounterMode
 
+        model = pool_upsample_net(c["NIC"], c["NF"], c["NC"], c["k"])
+        seen: list[int] = []
+        leaves = [m for m in model.modules() if not list(m.children()) and not isinstance(m, nn.BatchNorm2d)]
+        for m in leaves:
+            m.register_forward_hook(lambda mod, i, o: seen.append(o.numel()))
+        with FlopCounterMode(display=False) as fc:
+            model(torch.empty(1, c["NIC"], side, side, device="meta"))
+        _MEASURED[key] = (fc.get_total_flops() // 2, sum(seen))
+    return _MEASURED[key]
+
+
+def _check_43_torch(what: str, side: int) -> Any:
+    def check(claim: Any, ctx: Context) -> Outcome:
+        import torch.nn as nn
+
         def truth(c: dict[str, int]) -> int:
-            model = pool_upsample_net(c["NIC"], c["NF"], c["NC"], c["k"])
             if what == "weights":
+                model = pool_upsample_net(c["NIC"], c["NF"], c["NC"], c["k"])
                 return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
-            x = torch.empty(1, c["NIC"], side, side, device="meta")
-            if what == "connections":
-                with FlopCounterMode(display=False) as fc:
-                    model(x)
-                return fc.get_total_flops() // 2
-            seen: list[int] = []
-            leaves = [m for m in model.modules() if not list(m.children()) and not isinstance(m, nn.BatchNorm2d)]
-            hooks = [m.register_forward_hook(lambda mod, i, o: seen.append(o.numel())) for m in leaves]
-            model(x)
-            for h in hooks:
-                h.remove()
-            return sum(seen)
+            connections, outputs = _measure_43(c, side)
+            return connections if what == "connections" else outputs
 
         configs = checks.random_configs(
             25,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sympy
+from sympy.polys.fields import sfield
 
 from verify.checks import as_sympy
 
@@ -77,27 +78,49 @@ def evaluate(expr: Any, inst: Instance) -> Any:
     missing = {m.name for m in e.atoms(sympy.MatrixSymbol)} - set(inst.matrices)
     if missing:
         raise ValueError(f"no value for {', '.join(sorted(missing))}")
-    # Invert explicit matrices by the adjugate: exact, and much faster than the default on symbolic entries.
-    value = (
-        e.xreplace(mats)
-        .replace(
-            lambda x: isinstance(x, sympy.Inverse),
-            lambda x: sympy.ImmutableMatrix(sympy.Matrix(x.arg.doit()).inv(method="ADJ")),
-        )
-        .doit()
-    )
+    value = e.xreplace(mats).replace(lambda x: isinstance(x, sympy.Inverse), lambda x: inverse(x.arg.doit())).doit()
     if isinstance(value, sympy.MatrixBase):
         value = sympy.ImmutableMatrix(value)
         return value[0, 0] if value.shape == (1, 1) else value
     return value
 
 
+def inverse(matrix: Any) -> Any:
+    """The exact inverse of an explicit matrix: its adjugate over its determinant, refused where that is exactly 0.
+
+    sympy's own inverses decide invertibility with ``det.equals(0)``, which samples the entries numerically and costs
+    far more than the inverse itself on symbolic entries (such as (XXᵀ)⁻¹ of a symbolic X)."""
+    m = sympy.Matrix(matrix)
+    det = m.det(method="berkowitz")
+    if is_zero(det):
+        raise ValueError("the matrix is singular (its determinant is 0)")
+    return sympy.ImmutableMatrix(m.adjugate(method="berkowitz") / det)
+
+
 def is_zero(value: Any) -> bool:
-    """Exactly zero (a matrix entry by entry): rational functions are put over a common denominator first."""
+    """Exactly zero (a matrix entry by entry). Decided in sympy's field of rational functions of the value's generators
+    (sparse polynomial arithmetic, fast) where that can decide; else cancelled and simplified."""
     if isinstance(value, sympy.MatrixBase):
         return all(is_zero(v) for v in value)
-    v = sympy.cancel(as_sympy(value))
+    v = as_sympy(value)
+    decided = _rational_zero(v)
+    if decided is not None:
+        return decided
+    v = sympy.cancel(v)
     return v == 0 or sympy.simplify(v) == 0
+
+
+def _rational_zero(v: Any) -> bool | None:
+    """Whether ``v`` is 0 as a rational function: True when it is 0 in the field of its generators; False when it is
+    not and every generator is a symbol (independent unknowns); None otherwise (sqrt(2) or exp(x) as a generator may
+    obey relations the field does not know)."""
+    try:
+        field, f = sfield(v)
+    except Exception:  # not a rational function of anything sympy can name
+        return None
+    if f == 0:
+        return True
+    return False if all(isinstance(g, sympy.Symbol) for g in field.symbols) else None
 
 
 def to_float(value: Any) -> Any:
