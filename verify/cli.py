@@ -282,10 +282,12 @@ def _print_summary(problems: list[Problem], out: Any, report: Path | None) -> No
         )
     con = _console()
     con.print(table)
-    for r in out.results:
+    for r in [*out.results, *(other for _, other in out.parity)]:
         if r.status in (Status.FAIL, Status.ERROR):
             con.print(
-                f"[{style[r.status]}]{r.status}[/] {r.problem} {r.part} · {escape(r.label)}: {escape(r.evidence)}"
+                f"[{style[r.status]}]{r.status}[/] {r.problem} {r.part} · {escape(r.label)}"
+                + (f" on {r.device}" if r.device not in ("-", "cpu") else "")
+                + f": {escape(r.evidence)}"
             )
     c = out.counts()
     con.print(

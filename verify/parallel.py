@@ -140,7 +140,7 @@ class _Slot:
 
 
 @dataclass
-class _Progress:
+class _State:
     events: dict[int, list[Event]] = field(default_factory=dict)
     skip: dict[int, set[int]] = field(default_factory=dict)
     failed: dict[int, set[str]] = field(default_factory=dict)
@@ -164,7 +164,7 @@ def run_parallel(
         raise VerifyError("--jobs above 1 needs a system that can fork processes; use --jobs 1")
     warm_up()
     mpctx = mp.get_context("fork")
-    state = _Progress()
+    state = _State()
     queue = list(range(len(problems)))
     slots: list[_Slot] = []
 
@@ -208,7 +208,8 @@ def run_parallel(
         slots.append(fresh)
         assign(fresh)
 
-    hard = None if limit is None else limit + GRACE
+    # a step is silent for at most its time limit (twice with a comparison device: the check runs on both)
+    hard = None if limit is None else limit * (2 if compare_on else 1) + GRACE
     try:
         for _ in range(max(1, min(jobs, len(problems)))):
             slots.append(start_worker())

@@ -55,7 +55,9 @@ class RunOutput:
 
     @property
     def ok(self) -> bool:
-        return all(r.status in (Status.PASS, Status.SKIP) for r in self.results)
+        """Every check passed or skipped (on the comparison device too), and every derivation was made."""
+        checked = [*self.results, *(other for _, other in self.parity)]
+        return not self.derivation_errors and all(r.status in (Status.PASS, Status.SKIP) for r in checked)
 
     def add(self, problem_id: str, event: Event) -> None:
         """Record one step's event (see :func:`problem_events`)."""
