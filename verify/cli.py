@@ -231,11 +231,12 @@ def _execute(
         console=_console(stderr=True),
         transient=True,
         disable=as_json or not sys.stderr.isatty(),
+        auto_refresh=False,  # no drawing thread: workers are forked from this process, and must not inherit its locks
     ) as progress:
         task = progress.add_task("", total=total)
 
         def tick(r: Result) -> None:
-            progress.update(task, advance=1, description=f"{r.problem} {r.part}")
+            progress.update(task, advance=1, description=f"{r.problem} {r.part}", refresh=True)
 
         if workers > 1:
             folder = figure_folder(report) if report is not None else None

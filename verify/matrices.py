@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sympy
-from sympy.polys.fields import sfield
 
 from verify.checks import as_sympy
+from verify.symbolic import rational_zero
 
 n, d = sympy.symbols("n d", integer=True, positive=True)
 SIZES: tuple[tuple[int, int], ...] = ((2, 3), (3, 2), (1, 3), (3, 5))  # (n, d): d > n, d < n, n = 1, ...
@@ -103,24 +103,11 @@ def is_zero(value: Any) -> bool:
     if isinstance(value, sympy.MatrixBase):
         return all(is_zero(v) for v in value)
     v = as_sympy(value)
-    decided = _rational_zero(v)
+    decided = rational_zero(v)
     if decided is not None:
         return decided
     v = sympy.cancel(v)
     return v == 0 or sympy.simplify(v) == 0
-
-
-def _rational_zero(v: Any) -> bool | None:
-    """Whether ``v`` is 0 as a rational function: True when it is 0 in the field of its generators; False when it is
-    not and every generator is a symbol (independent unknowns); None otherwise (sqrt(2) or exp(x) as a generator may
-    obey relations the field does not know)."""
-    try:
-        field, f = sfield(v)
-    except Exception:  # not a rational function of anything sympy can name
-        return None
-    if f == 0:
-        return True
-    return False if all(isinstance(g, sympy.Symbol) for g in field.symbols) else None
 
 
 def to_float(value: Any) -> Any:

@@ -11,6 +11,7 @@ and the problem goes on from the next step.
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing as mp
 import os
 import pickle
@@ -165,7 +166,11 @@ def run_parallel(
     warm_up()
     mpctx = mp.get_context("fork")
     state = _State()
-    queue = list(range(len(problems)))
+    took = _durations()
+    # the longest problems first (by the last run's times; new ones count as long), so no worker is left with a long
+    # one at the end; the order of the output does not depend on it
+    queue = sorted(range(len(problems)), key=lambda i: -took.get(problems[i].id, float("inf")))
+    began: dict[int, float] = {}
     slots: list[_Slot] = []
 
     def start_worker() -> _Slot:
@@ -180,6 +185,7 @@ def run_parallel(
             slot.index = None
             return
         index = queue.pop(0)
+        began.setdefault(index, time.monotonic())
         slot.index, slot.step, slot.stand_in, slot.since = index, None, None, time.monotonic()
         state.events.setdefault(index, [])
         slot.conn.send((index, frozenset(state.skip.get(index, ())), frozenset(state.failed.get(index, ()))))
@@ -239,6 +245,7 @@ def run_parallel(
                     elif message[0] == "failed":
                         lost(slot, f"its worker failed: {message[2]}")
                     elif message[0] == "done":
+                        took[problems[message[1]].id] = time.monotonic() - began[message[1]]
                         state.skip.pop(message[1], None)
                         assign(slot)
                 elif slot.process.sentinel in ready:
@@ -259,11 +266,31 @@ def run_parallel(
                 slot.process.kill()
                 slot.process.join()
             slot.conn.close()
+    _save_durations(took)
     out = RunOutput()
     for index, problem in enumerate(problems):
         for event in state.events.get(index, ()):
             out.add(problem.id, event)
     return out
+
+
+def _durations() -> dict[str, float]:
+    """Seconds each problem took in the last run with workers (kept beside the cached listing), for scheduling."""
+    from verify.index import cache_folder
+
+    try:
+        found = json.loads((cache_folder() / "durations.json").read_text(encoding="utf-8"))
+        return {str(k): float(v) for k, v in found.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _save_durations(took: dict[str, float]) -> None:
+    from verify.index import cache_folder
+    from verify.report.markdown import write_atomic
+
+    with contextlib.suppress(OSError):
+        write_atomic(cache_folder() / "durations.json", json.dumps(took, sort_keys=True))
 
 
 def _exit_text(code: int | None) -> str:
