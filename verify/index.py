@@ -22,9 +22,9 @@ from verify import __version__
 
 def _roots() -> tuple[Path, Path]:
     """The verify package's folder and the built-in bank's."""
-    import problems
+    from verify.registry import builtin_folder
 
-    return Path(__file__).resolve().parent, Path(next(iter(problems.__path__))).resolve()
+    return Path(__file__).resolve().parent, builtin_folder()
 
 
 def cache_folder() -> Path:
