@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from problems.cpen455_hw2_conv import INPUT, NET, SEED, STATEMENT_2
+from problems.cpen455_hw2_conv import INPUT, NET, SEED, STATEMENT_2, classifier_question
 from verify import checks
 from verify.conv_parts import Layer, materialized
 from verify.count.models import register_model
@@ -276,13 +276,12 @@ STATEMENT_7 = (
 )
 
 PROBLEMS = [
-    Problem(
-        id="cpen455-hw2/2.3",
-        title="Parameters of the classifier without biases",
-        statement=STATEMENT_2 + " No layer has a bias. Count the learnable parameters of each layer and in total.",
-        source=f"{SEED}, question 2.3",
+    classifier_question(
+        "2.3",
+        "Parameters of the classifier without biases",
+        "No layer has a bias. Count the learnable parameters of each layer and in total.",
+        lambda net, shape: network_param_parts(net, shape, PARAM_KEYS, "total", "No biases."),
         topics=("counting",),
-        parts=network_param_parts(NET, INPUT, PARAM_KEYS, "total", "No biases."),
     ),
     Problem(
         id="cpen455-hw2/2.4",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from verify import checks
@@ -10,22 +11,50 @@ from verify.arith import conv
 from verify.conv_parts import Layer, shape_parts, size_formula_part
 from verify.count.models import register_model
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
+from verify.variants import Drawer, parametrized
 
 SEED = "002_c9e08a185d8834d2.txt"
 
 
-def _conv16(name: str, c_in: int) -> tuple[Layer, ...]:
-    return (Layer(name, "conv", out=16, k=5, s=2, p=1),)
+Q10 = {"filters": 16, "k": 5, "s": 2, "p": 1}
 
 
-def _image_parts() -> tuple[Part, ...]:
-    note = "One image, unbatched, in torch order (C, H, W); the layer has 16 filters 5×5, stride 2, padding 1."
+def _q10_space(d: Drawer) -> dict[str, Any]:
+    """Any kernel from 1 to 7, a stride of 2 to 4, a padding up to half the kernel (the images are large)."""
+    k = d.integer(1, 7)
+    return {"filters": d.integer(4, 64), "k": k, "s": d.integer(2, 4), "p": d.integer(0, k // 2)}
+
+
+def _image_parts(q: Mapping[str, Any]) -> tuple[Part, ...]:
+    f, k, s, p = q["filters"], q["k"], q["s"], q["p"]
+    note = (
+        f"One image, unbatched, in torch order (C, H, W); the layer has {f} filters {k}×{k}, stride {s}, padding {p}."
+    )
+
+    def layer(name: str) -> tuple[Layer, ...]:
+        return (Layer(name, "conv", out=f, k=k, s=s, p=p),)
+
     return (
-        *shape_parts(_conv16("out_768x1024", 3), (3, 768, 1024), ("out_768x1024",), note=note),
+        *shape_parts(layer("out_768x1024"), (3, 768, 1024), ("out_768x1024",), note=note),
         *shape_parts(
-            _conv16("out_1920x1080", 3), (3, 1080, 1920), ("out_1920x1080",), note=note + " Width 1920, height 1080."
+            layer("out_1920x1080"), (3, 1080, 1920), ("out_1920x1080",), note=note + " Width 1920, height 1080."
         ),
-        *shape_parts(_conv16("out_8ch", 8), (8, 1080, 1920), ("out_8ch",), note=note + " Eight input channels."),
+        *shape_parts(layer("out_8ch"), (8, 1080, 1920), ("out_8ch",), note=note + " Eight input channels."),
+    )
+
+
+def _q10(q: Mapping[str, Any]) -> Problem:
+    return Problem(
+        id="vu-dl-a3/q10",
+        title="Output sizes of one convolution on real image sizes",
+        statement=(
+            f"A layer of {q['filters']} filters {q['k']}×{q['k']}×3 with padding {q['p']} and stride {q['s']} is "
+            "applied to a 768×1024 RGB image, then to a 1920×1080 one (1920 wide). What are the output sizes, and what "
+            "changes for a 1920×1080 image with 8 channels?"
+        ),
+        source=f"{SEED}, part 3, question 10",
+        topics=("conv-arithmetic", "shapes"),
+        parts=_image_parts(q),
     )
 
 
@@ -101,8 +130,16 @@ def _params_part() -> Part:
     )
 
 
-def _global_pool_part() -> Part:
-    b, c, h, w = 4, 10, 32, 32
+Q11 = {"b": 4, "c": 10, "h": 32}
+
+
+def _q11_space(d: Drawer) -> dict[str, Any]:
+    """At least two samples and channels (so only the spatial axes squeeze away) and square maps of 2 to 64."""
+    return {"b": d.integer(2, 16), "c": d.integer(2, 64), "h": d.integer(2, 64)}
+
+
+def _global_pool_part(q: Mapping[str, Any]) -> Part:
+    b, c, h, w = q["b"], q["c"], q["h"], q["h"]
 
     def derive() -> Derivation:
         size = conv.pool_out(h, h)
@@ -153,7 +190,7 @@ def _global_pool_part() -> Part:
         Kind.SHAPE,
         derive,
         (checks.symbolic("window rule", rule), checks.torch_check("global pooling in torch", pools, uses_device=True)),
-        note="For the example tensor of the question: b = 4, c = 10, 32×32 maps.",
+        note=f"For the example tensor of the question: b = {b}, c = {c}, {h}×{w} maps.",
     )
 
 
@@ -394,25 +431,20 @@ PROBLEMS = [
             ),
         ),
     ),
-    Problem(
-        id="vu-dl-a3/q10",
-        title="Output sizes of one convolution on real image sizes",
-        statement=(
-            "A layer of 16 filters 5×5×3 with padding 1 and stride 2 is applied to a 768×1024 RGB image, then to a "
-            "1920×1080 one (1920 wide). What are the output sizes, and what changes for a 1920×1080 image with 8 channels?"
+    parametrized("vu-dl-a3/q10", _q10_space, _q10, Q10),
+    parametrized(
+        "vu-dl-a3/q11",
+        _q11_space,
+        lambda q: Problem(
+            id="vu-dl-a3/q11",
+            title="Global max and mean pooling",
+            statement="A (b, c, h, w) feature map is pooled over its whole spatial extent with F.max_pool2d and "
+            "F.avg_pool2d (kernel size = the map's size) and squeezed. What shape results?",
+            source=f"{SEED}, part 3, question 11",
+            topics=("conv-arithmetic", "pooling", "shapes"),
+            parts=(_global_pool_part(q),),
         ),
-        source=f"{SEED}, part 3, question 10",
-        topics=("conv-arithmetic", "shapes"),
-        parts=_image_parts(),
-    ),
-    Problem(
-        id="vu-dl-a3/q11",
-        title="Global max and mean pooling",
-        statement="A (b, c, h, w) feature map is pooled over its whole spatial extent with F.max_pool2d and F.avg_pool2d "
-        "(kernel size = the map's size) and squeezed. What shape results?",
-        source=f"{SEED}, part 3, question 11",
-        topics=("conv-arithmetic", "pooling", "shapes"),
-        parts=(_global_pool_part(),),
+        Q11,
     ),
     Problem(
         id="vu-dl-a3/q15",
