@@ -28,8 +28,10 @@ SEEDS = {
     "cpen455-hw2/4.1": 12,
     "vu-dl-a3/q10": 8,
     "vu-dl-a3/q11": 12,
+    "vu-dl-a3/q15": 3,
     "csc420-a2/q4": 4,
     "csc413-a2/1.2.1": 3,
+    "csc413-a2/5.4": 8,
 }
 
 
@@ -67,7 +69,8 @@ def test_every_emitted_key_passes_and_every_mutant_fails(bank, problem_id):
 
 
 @pytest.mark.parametrize(
-    "problem_id", ["cpen455-hw2/2.2", "cpen455-hw2/3.3b", "cpen455-hw2/4.1", "vu-dl-a3/q10", "csc420-a2/q4"]
+    "problem_id",
+    ["cpen455-hw2/2.2", "cpen455-hw2/3.3b", "cpen455-hw2/4.1", "vu-dl-a3/q10", "csc420-a2/q4", "csc413-a2/5.4"],
 )
 def test_any_point_of_the_declared_space_builds_a_passing_problem(bank, problem_id):
     """Hypothesis draws from the same space function the seeds draw from: every point is a valid question."""
