@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from mutants import mutants
 
+from verify import VerifyError
 from verify.cli import main
 from verify.model import Context, Kind, Status
 from verify.runner import run, run_check
@@ -210,3 +211,54 @@ def test_keys_of_every_kind_round_trip_through_the_answer_format():
     assert toml_value(Kind.SHAPE, (2, 3)) == "[2, 3]"
     assert toml_value(Kind.BOOL, False) == "false"
     assert toml_value(Kind.TEXT, "why") is None
+
+
+BROKEN = """
+from verify import checks
+from verify.model import Derivation, Kind, Outcome, Part, Problem
+from verify.variants import parametrized
+
+
+def build(q):
+    n = q["n"]
+
+    def count(claim, ctx):  # an independent route that, like a real bug, breaks on multiples of 3
+        return Outcome(int(claim) == 2 * n and n % 3 != 0, "claim vs 2n", f"n = {n}")
+
+    def torch_route(claim, ctx):
+        import torch
+
+        return checks.exact(int(claim), int(torch.tensor(n) * 2), "torch")
+
+    part = Part("double", Kind.INT, lambda: Derivation(2 * n), (checks.symbolic("count", count),
+                checks.torch_check("torch", torch_route)))
+    return Problem("my-course/double", "Double", f"Double {n}.", "sheet 1", ("counting",), (part,))
+
+
+PROBLEMS = [parametrized("my-course/double", lambda d: {"n": d.integer(0, 20)}, build, {"n": 4})]
+"""
+
+
+def test_an_instance_whose_checks_fail_is_refused_and_the_next_seed_drawn(tmp_path, capsys):
+    from verify.registry import load_bank
+    from verify.variants import emit
+
+    (tmp_path / "double.py").write_text(BROKEN)
+    bank = load_bank([tmp_path], builtin=False)
+    emission = emit(bank, "my-course/double", 0, 8)
+    assert len(emission.emitted) == 8 and emission.refused  # 21 values, 7 of them multiples of 3
+    assert all(item.problem.params.values["n"] % 3 for item in emission.emitted)
+    refused = {seed for seed, _ in emission.refused}
+    assert all(bank.get(f"my-course/double@seed={s}").params.values["n"] % 3 == 0 for s in refused)
+    assert "count fail" in emission.refused[0][1]
+    seeds = sorted([item.seed for item in emission.emitted] + sorted(refused))
+    assert seeds == list(range(seeds[-1] + 1))  # consecutive: each refusal drew the next seed
+    s = min(refused)
+    code = main(
+        ["variant", "my-course/double", "--seed", str(s), "--bank", str(tmp_path), "--out", str(tmp_path / "o")]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith(f"seed {s} refused") and f"@seed={s}" not in out.split("\n", 1)[1]
+    assert not (tmp_path / "o" / f"my-course_double@seed={s}").exists()
+    with pytest.raises(VerifyError, match="refused"):
+        emit(bank, "my-course/double", s, 1, max_refused=0)
