@@ -125,7 +125,7 @@ def split_id(problem_id: str) -> tuple[str, int | None]:
 def _params(problem: Problem) -> Parameters:
     if problem.params is None:
         raise VerifyError(
-            f"{problem.id} has no parameters to draw (its data are symbols or fixed); `verify variant --list` names those that have"
+            f"{problem.id} has no parameters to draw (its data are symbols or fixed; see `verify variant --list`)"
         )
     return problem.params
 
@@ -133,8 +133,13 @@ def _params(problem: Problem) -> Parameters:
 @functools.lru_cache(maxsize=256)
 def _instance(base: Problem, seed: int) -> Problem:
     params = _params(base)
-    values = draw(params.space, params.name, seed)
-    built = params.build(values)
+    try:
+        values = draw(params.space, params.name, seed)
+        built = params.build(values)
+    except VerifyError:
+        raise
+    except Exception as exc:  # a space or constructor that fails on some draw: one line, never a traceback
+        raise VerifyError(f"{base.id}@seed={seed} cannot be built: {type(exc).__name__}: {exc}") from exc
     return replace(
         built,
         id=f"{base.id}@seed={seed}",
@@ -200,6 +205,8 @@ def emit(
     base_id, given_seed = split_id(problem_id)
     if given_seed is not None:
         raise VerifyError(f"give the bank id ({base_id}) and the seed with --seed")
+    if not 0 <= seed <= MAX_SEED - count:
+        raise VerifyError(f"seed {seed} out of range 0..{MAX_SEED - count}")
     base = bank.get(base_id)
     _params(base)
     out = Emission()
@@ -210,7 +217,12 @@ def emit(
                 f"{base_id}: {len(out.refused)} instances refused (checks failed), last at seed {out.refused[-1][0]}: "
                 f"{out.refused[-1][1]}"
             )
-        problem = instance(base, s)
+        try:
+            problem = instance(base, s)
+        except VerifyError as exc:
+            out.refused.append((s, str(exc)[:400]))
+            s += 1
+            continue
         result = run([problem], ctx, limit=DEFAULT_TIME_LIMIT if limit is None else limit)
         if result.ok:
             out.emitted.append(Emitted(problem, s, result))
