@@ -27,6 +27,8 @@ SEEDS = {
     "cpen455-hw2/3.3a": 12,
     "cpen455-hw2/3.3b": 12,
     "cpen455-hw2/4.1": 12,
+    "cpen455-hw2/1.2": 2,
+    "cpen455-hw2/1.3": 4,
     "vu-dl-a3/q10": 8,
     "vu-dl-a3/q11": 12,
     "vu-dl-a3/q15": 2,

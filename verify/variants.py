@@ -266,9 +266,17 @@ def toml_value(kind: Kind, value: Any) -> str | None:
         if not members:
             return "'impossible'"
         return _toml_any(members)  # every member: a set part takes a list of members as the whole set
-    if kind is Kind.NETWORK:
-        return "{ " + ", ".join(f"{k} = {_toml_any(v)}" for k, v in value.items()) + " }"
+    if kind is Kind.NETWORK:  # weights as numbers (an answer's network holds numbers, not formulas)
+        return "{ " + ", ".join(f"{k} = {_toml_any(_numbers(v))}" for k, v in value.items()) + " }"
     return _toml_any(value)
+
+
+def _numbers(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_numbers(v) for v in value]
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    return int(value) if getattr(value, "is_Integer", False) else float(value)
 
 
 def _toml_any(value: Any) -> str:
