@@ -32,8 +32,8 @@ Q4_NOTE = (
 
 
 def _q4_space(d: Drawer) -> dict[str, int]:
-    """A convolution that still has work to count on a border (stride up to 3, padding up to half the kernel), then a
-    max pooling of window 2 or 3 that fits C's maps (a side of at least 8 leaves C at least 2 wide)."""
+    """A convolution with a stride of 1 or 2 and a padding up to half the kernel, then a max pooling of window 2 or 3
+    that fits C's maps (a side of at least 8 leaves C at least 2 wide)."""
     side, k = d.integer(8, 16), d.integer(2, 5)
     s, p = d.integer(1, 2), d.integer(0, k // 2)
     c_side = (side + 2 * p - k) // s + 1
@@ -95,8 +95,9 @@ def _q4_network(q: Mapping[str, int]) -> tuple[Any, tuple[int, ...]]:
 
 @functools.lru_cache(maxsize=8)
 def _q4_counted(items: tuple[tuple[str, int], ...], bias: bool, seed: int) -> tuple[float, Any, Any, int, int]:
-    """C and P run once per (bias, seed) for every convention's check: the counting reference's distance from the real
-    layers, its counted operations for C and for P, torch's flop count for C, and C's number of outputs."""
+    """C and P run once per (instance, bias, seed) for every convention's check: the counting reference's distance
+    from the real layers, its counted operations for C and for P, torch's flop count for C, and C's number of
+    outputs."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
