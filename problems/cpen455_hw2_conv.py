@@ -35,18 +35,32 @@ CLASSIFIER = {
 FILTERS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
 
+RF_SIDE = 192  # the side of the input on which 2.6's torch check measures gradient support
+
+
+def _side_after(side: int, convs: list[list[int]]) -> int:
+    for _, k, s, p in convs:
+        side = (side + 2 * p - k) // s + 1
+    return side
+
+
 def classifier_space(d: Drawer) -> dict[str, Any]:
-    """Three stride-2 convolutions (kernel 3, 5 or 7, any padding up to half the kernel), a 1×1 or 3×3 convolution that
-    keeps the size, a 2×2 or 3×3 pooling of stride 2: from a side of at least 64 every map stays at least 3 wide."""
-    convs = [[d.choice(FILTERS), k, 2, d.integer(0, k // 2)] for k in (d.choice((3, 5, 7)) for _ in range(3))]
+    """Three stride-2 convolutions (kernel 3, 5 or 7, padding 1 up to half the kernel), a 1×1 or 3×3 convolution that
+    keeps the size, a 2×2 or 3×3 pooling of stride 2, on a side of 64 to 512: every map stays at least 3 wide, and
+    every input pixel reaches the logits (2.6's Y sees the whole input), at the drawn side and at the side 2.6's
+    gradient check measures on. A stride of 2 with a padding of at least 1 drops at most a padded column; the pooling
+    window has the parity of its input, so it drops nothing; the side is drawn among those whose chain has the parity
+    the measured side's has."""
+    convs = [[d.choice(FILTERS), k, 2, d.integer(1, k // 2)] for k in (d.choice((3, 5, 7)) for _ in range(3))]
     k4 = d.choice((1, 3))
     convs.append([d.choice(FILTERS), k4, 1, k4 // 2])
+    parity = _side_after(RF_SIDE, convs) % 2
     return {
         "batch": d.integer(1, 256),
         "channels": d.choice((1, 3)),
-        "side": d.integer(64, 512),
+        "side": d.choice([n for n in range(64, 513) if _side_after(n, convs) % 2 == parity]),
         "convs": convs,
-        "pool": d.choice((2, 3)),
+        "pool": 3 if parity else 2,
         "classes": d.integer(2, 100),
     }
 
@@ -122,7 +136,11 @@ def _depth_part(key: str, layer: str, previous: str, net: tuple[Layer, ...], inp
 
 
 def classifier_question(
-    question: str, title: str, ask: str, parts: Any, topics: tuple[str, ...] = ("conv-arithmetic", "shapes")
+    question: str,
+    title: str,
+    ask: str,
+    parts: Any,
+    topics: tuple[str, ...] = ("conv-arithmetic", "shapes"),
 ) -> Problem:
     """A question about the classifier, built from one parameter dict: the bank's at the original parameters."""
 

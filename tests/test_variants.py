@@ -24,6 +24,7 @@ SEEDS = {
     "cpen455-hw2/2.1": 4,
     "cpen455-hw2/2.2": 12,
     "cpen455-hw2/2.3": 6,
+    "cpen455-hw2/2.6": 4,
     "cpen455-hw2/3.3a": 12,
     "cpen455-hw2/3.3b": 12,
     "cpen455-hw2/4.1": 12,
@@ -117,7 +118,8 @@ def test_same_id_and_seed_give_the_same_instance(bank):
     # the draw is pinned: SHA-256 of the space's name, the seed and a counter, nothing machine-dependent
     assert first.params.values == {"Y": [[1, 9], [8, 7]], "W": [[-3, -1], [-2, -1]], "s": 2, "p": 1, "op": 1}
     # questions about one network share its space: the same seed gives the same network
-    assert bank.get("cpen455-hw2/2.2@seed=5").params.values == bank.get("cpen455-hw2/2.3@seed=5").params.values
+    network = bank.get("cpen455-hw2/2.2@seed=5").params.values
+    assert all(bank.get(f"cpen455-hw2/{q}@seed=5").params.values == network for q in ("2.1", "2.3", "2.6"))
 
 
 def test_a_fresh_process_draws_the_same_instance(bank):
