@@ -166,6 +166,8 @@ def _expr_part(
         ),
         symbols=symbols,
         note=note,
+        names=_sym,
+        domain=(("eta", "(0, oo)"),),
     )
 
 
@@ -1002,6 +1004,8 @@ def _l2_part(key: str, which: str) -> Part:
             checks.torch_check("autograd step", torch_step, uses_device=True),
         ),
         symbols=_l2_symbols(),
+        names=_sym,
+        domain=(("eta", "(0, oo)"), ("lambda", "[0, 1)")),
     )
 
 
@@ -1210,6 +1214,7 @@ PROBLEMS = [
                     checks.torch_check("torch.optim.RMSprop one step", _check_w1_torch),
                 ),
                 symbols=("eta", "beta", "epsilon"),
+                domain=(("eta", "(0, oo)"), ("beta", "[0, 1)"), ("epsilon", "(0, oo)")),
                 note="torch.optim.RMSprop(lr=η, alpha=β, eps=ε) applies exactly this rule: ε is added outside the square root.",
             ),
             Part(
@@ -1340,6 +1345,7 @@ PROBLEMS = [
                     checks.torch_check("hyper-gradient and grid search", _check_eta_star_torch, uses_device=True),
                 ),
                 symbols=MATRIX_SYMBOLS,
+                names=_sym,
             ),
         ),
     ),

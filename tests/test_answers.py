@@ -301,7 +301,8 @@ def test_wrong_toml_types_are_graded_not_crashed(bank, tmp_path):
     got = {(a.id, a.part): grade_one({p.id: p for p in bank.problems}.get(a.id), a) for a in read_answers(f)}
     assert got[("cpen455-hw2/2.1", "")].verdict == "unknown"
     assert got[("cpen455-hw2/2.2", "H1")].verdict == "unparsable"
-    assert got[("cpen455-hw2/2.2", "Y")].verdict == "unparsable"
+    assert got[("cpen455-hw2/2.2", "Y")].verdict == "incorrect"  # read fine: a number where a shape is asked
+    assert "single number" in got[("cpen455-hw2/2.2", "Y")].evidence
     assert got[("cpen455-hw2/4.1", "Y")].verdict == "incorrect"
 
 

@@ -285,6 +285,7 @@ def check_cmd(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.5, help="Seconds one answer may take before it is undecided.")
     ] = 20.0,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Answers graded at once.")] = 2,
 ) -> None:
     """Grade a person's answers against the verified bank: a verdict, the answer as read, the method and evidence for
     each. Exit 0 when every graded answer is correct, 1 otherwise, 2 for a file that cannot be read."""
@@ -293,7 +294,7 @@ def check_cmd(
     b = _bank(bank)
     items = read_answers(answers)
     warm_up()
-    verdicts = grade_answers(b, items, timeout)
+    verdicts = grade_answers(b, items, timeout, jobs)
     if report is not None:
         from verify.answers.report import check_markdown
         from verify.report.markdown import write_atomic
@@ -345,14 +346,12 @@ def _print_verdicts(verdicts: list[Any], s: dict[str, int]) -> None:
 def grade_cmd(
     folder: Annotated[Path, typer.Argument(help="A folder of TOML answer files, one per person.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for grades.csv and summary.md.")] = Path("grades"),
-    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Answer files graded at once.")] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Grading workers (answers graded at once).")] = 2,
     bank: BankOpt = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.5, help="Seconds one answer may take.")] = 20.0,
 ) -> None:
     """Grade a class: every answer file in a folder, in parallel; writes a CSV (a row per file, a column per part) and
     a markdown summary with the most common wrong answers and their diagnosis."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from verify.answers.grade import grade_answers, read_answers, warm_up
@@ -368,13 +367,17 @@ def grade_cmd(
     warm_up()
     results: dict[str, Any] = {}
     errors: dict[str, str] = {}
-
-    def one(path: Path) -> None:
+    owners: list[str] = []
+    items: list[Any] = []
+    for path in files:
         try:
-            results[path.name] = grade_answers(b, read_answers(path), timeout)
+            got = read_answers(path)
         except VerifyError as exc:
             errors[path.name] = str(exc)
-
+            continue
+        results[path.name] = []
+        owners += [path.name] * len(got)
+        items += got
     with Progress(
         TextColumn("[bold]grading"),
         BarColumn(),
@@ -383,10 +386,10 @@ def grade_cmd(
         console=_console(stderr=True),
         transient=True,
     ) as progress:
-        task = progress.add_task("", total=len(files))
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for _ in pool.map(one, files):
-                progress.advance(task)
+        task = progress.add_task("", total=len(items))
+        verdicts = grade_answers(b, items, timeout, jobs, lambda n: progress.update(task, completed=n))
+    for name, verdict in zip(owners, verdicts, strict=True):
+        results[name].append(verdict)
     write_atomic(out / "grades.csv", class_csv(results))
     write_atomic(out / "summary.md", class_markdown(results, errors))
     n = sum(len(v) for v in results.values())

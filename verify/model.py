@@ -124,6 +124,12 @@ class Part:
     # A real model and input shape whose operation count the part asks for: answer checking uses it to name the
     # convention or slip that a wrong count matches (verify.diagnose).
     network: Callable[[], tuple[Any, tuple[int, ...]]] | None = None
+    # The sympy object of each name the part's answers may use, where the reference alone does not say it: shapes
+    # (a vector a ∈ ℝⁿ) and names the statement defines (a = X w₀ − t), so an answer may use either form.
+    names: Callable[[], dict[str, Any]] | None = None
+    # Intervals the statement gives for symbols, e.g. (("beta", "[0, 1)"), ("eta", "(0, oo)")): comparisons and
+    # counterexamples stay inside them.
+    domain: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

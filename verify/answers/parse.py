@@ -14,7 +14,6 @@ factorials, so that a hostile answer costs little; the caller also runs each ans
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,55 +23,6 @@ MAX_DIGITS = 30
 MAX_EXPONENT = 200
 MAX_FACTORIAL = 50
 
-GREEK = {
-    "alpha": "alpha",
-    "beta": "beta",
-    "gamma": "gamma",
-    "delta": "delta",
-    "epsilon": "epsilon",
-    "varepsilon": "epsilon",
-    "eta": "eta",
-    "theta": "theta",
-    "lambda": "lambda",
-    "mu": "mu",
-    "sigma": "sigma",
-    "tau": "tau",
-    "phi": "phi",
-    "rho": "rho",
-    "omega": "omega",
-    "pi": "pi",
-}
-UNICODE = {
-    "α": "alpha",
-    "β": "beta",
-    "γ": "gamma",
-    "δ": "delta",
-    "ε": "epsilon",
-    "η": "eta",
-    "θ": "theta",
-    "λ": "lambda",
-    "μ": "mu",
-    "σ": "sigma",
-    "τ": "tau",
-    "φ": "phi",
-    "ρ": "rho",
-    "ω": "omega",
-    "π": "pi",
-    "·": "*",
-    "×": "*",
-    "−": "-",
-    "⊤": "T",
-    "ᵀ": "^T",
-    "²": "^2",
-    "³": "^3",
-    "√": "\\sqrt",
-    "‖": "\\|",
-    "⌊": "\\lfloor",
-    "⌋": "\\rfloor",
-    "⌈": "\\lceil",
-    "⌉": "\\rceil",
-    "∞": "\\infty",
-}
 BUILTIN_FUNCS = ("floor", "ceil", "sqrt", "log", "ln", "exp", "tanh", "tan", "sin", "cos", "abs", "mod", "max", "min")
 
 
@@ -93,15 +43,21 @@ class SymbolTable:
 
 GRAMMAR = r"""
 ?start: expr
+      | expr ("," expr)+             -> tuple
 
-?expr: sum
-     | sum "=" sum          -> equation
+?expr: modexpr
+     | modexpr ("=" modexpr)+       -> equation
+
+?modexpr: sum
+        | sum MODOP sum             -> mod
 
 ?sum: term
     | sum "+" term          -> add
     | sum "-" term          -> sub
+    | "-" term              -> neg
+    | "+" term
 
-?term: signed
+?term: implicit
      | term MULOP signed    -> mul
      | term "/" signed      -> div
 
@@ -119,7 +75,7 @@ GRAMMAR = r"""
 ?postfix: atom
         | postfix "!"       -> factorial
 
-exponent: "{" expr "}" | "(" expr ")" | NUMBER | NAME | TCMD | "-" NUMBER -> neg_exp | "*"
+exponent: "{" expr "}" | "(" expr ")" | NUMBER | NAME | "{" TCMD "}" | TCMD | "-" NUMBER -> neg_exp | "*" | "{" "*" "}"
 subscript: "{" expr "}" | NUMBER | NAME
 
 ?atom: NUMBER               -> number
@@ -130,11 +86,18 @@ subscript: "{" expr "}" | NUMBER | NAME
      | FUNCCMD NAME         -> cmd_call
      | FUNCCMD NUMBER       -> cmd_call
      | FUNCCMD "^" exponent "(" arglist ")" -> cmd_pow_call
+     | FUNCCMD "^" exponent "{" expr "}" -> cmd_pow_call
+     | FUNCCMD "^" exponent NAME -> cmd_pow_call
      | "(" expr ")"
      | "{" expr "}"
      | "[" expr "]"
+     | "[" expr ("," expr)+ "]"        -> bracket_list
      | FRAC "{" expr "}" "{" expr "}"  -> frac
+     | FRAC NUMBER                     -> frac_digits
      | "\\sqrt" "{" expr "}"           -> sqrt
+     | "\\sqrt" "(" expr ")"           -> sqrt
+     | "\\sqrt" NAME                   -> sqrt
+     | "\\sqrt" NUMBER                 -> sqrt
      | "\\sqrt" "[" expr "]" "{" expr "}" -> nroot
      | "\\lfloor" expr "\\rfloor"      -> floor
      | "\\lceil" expr "\\rceil"        -> ceil
@@ -142,23 +105,26 @@ subscript: "{" expr "}" | NUMBER | NAME
      | "|" expr "|"                    -> absval
      | "\\mathcal{O}" "(" expr ")"      -> bigo
      | "\\infty"                       -> infinity
+     | "\\ones"                        -> ones
+     | "\\ones" "_" subscript          -> ones
+     | "\\ddx" "{" NAME "}" power      -> ddx
      | BEGIN rows END                  -> matrix
      | TILDE "{" NAME "}"              -> tilde
-     | TEXTCMD "{" /[^}]+/ "}"          -> text
+     | TILDE "{" NAME "}" "_" subscript -> tilde
 
 arglist: expr ("," expr)*
 rows: row ("\\\\" row)*
 row: expr ("&" expr)*
 
-MULOP: "*" | "\\cdot" | "\\times"
+MODOP: "\\bmod"
+MULOP: "*"
 FRAC: "\\frac" | "\\dfrac" | "\\tfrac"
-TILDE: "\\tilde" | "\\hat" | "\\bar"
-TEXTCMD: "\\text" | "\\mathrm" | "\\operatorname"
-TCMD: "\\top" | "\\intercal"
-FUNCCMD: "\\sigma" | "\\tanh" | "\\log" | "\\ln" | "\\exp" | "\\sin" | "\\cos" | "\\tan" | "\\max" | "\\min"
-BEGIN: /\\begin\{[bpv]?matrix\}/
-END: /\\end\{[bpv]?matrix\}/
-NAME: /[A-Za-z](?:[A-Za-z0-9']*)(?:_(?:\{[A-Za-z0-9,' ]+\}|[A-Za-z0-9]))?/
+TILDE: "\\tilde" | "\\hat" | "\\bar" | "\\check"
+TCMD: "\\top"
+FUNCCMD: /\\(sigma|tanh|sech|csch|sinh|cosh|coth|log|ln|exp|sin|cos|tan|sec|csc|cot|arctan|max|min|floor|ceil|abs|sigmoid|softplus|relu|ReLU|sign|sgn)(?![A-Za-z])/
+BEGIN: "\\begin{matrix}"
+END: "\\end{matrix}"
+NAME: /[A-Za-z](?:[A-Za-z0-9']*)(?:_(?:\{[A-Za-z0-9,' ]+\}|[A-Za-z0-9]))?'*/
 NUMBER: /\d+(\.\d+)?/
 
 %ignore /\s+/
@@ -176,28 +142,13 @@ def _parser() -> Any:
     return _PARSER
 
 
-def preprocess(text: str) -> str:
-    """Normalize spellings before parsing: unicode, \\left/\\right, spacing, Greek commands, ^\\top, O(·)."""
+def preprocess(text: str, *, commas: bool = False) -> str:
+    """The text in the grammar's spelling (:func:`verify.answers.normalize.normalize`), within the size limits."""
+    from verify.answers.normalize import normalize
+
     if len(text) > MAX_CHARS:
         raise AnswerError(f"the answer is {len(text)} characters long (limit {MAX_CHARS})")
-    for u, r in UNICODE.items():
-        text = text.replace(u, f" {r} " if len(r) > 1 and r[0].isalpha() else r)
-    text = text.strip().strip("$").strip()
-    text = re.sub(r"\\(left|right|big|Big|bigg|Bigg)(?=[\\()\[\]|.{}])", "", text)
-    text = re.sub(r"\\(left|right)\.", "", text)
-    text = re.sub(r"\\[,;:!]|\\quad|\\qquad|\\displaystyle|~", " ", text)
-    text = text.replace("||", "\\|")  # plain ||v|| is a norm
-    text = text.replace("\\lVert", "\\|").replace("\\rVert", "\\|").replace("\\Vert", "\\|")
-    text = text.replace("\\{", "(").replace("\\}", ")")
-    text = re.sub(r"\^\s*\{\s*\\top\s*\}|\^\s*\\top|\^\s*\{\s*T\s*\}|\^\s*\\intercal", "^T", text)
-    text = re.sub(r"(?<![A-Za-z\\])O\s*\(", "\\\\mathcal{O}(", text)
-    text = re.sub(r"\\mathcal\{O\}", "\\\\mathcal{O}", text)
-    for cmd, name in GREEK.items():
-        if cmd in ("sigma",):
-            continue  # σ stays a command: a function where the part says so
-        text = re.sub(rf"\\{cmd}(?![A-Za-z])", name + " ", text)
-    text = re.sub(r"\\sigma(?![A-Za-z])\s*(?!\()", "sigma ", text)  # σ not followed by ( is a name
-    text = re.sub(r"\*\*", "^", text)
+    text = normalize(text, commas=commas)
     depth = best = 0
     for ch in text:
         depth += ch in "({["
@@ -208,6 +159,21 @@ def preprocess(text: str) -> str:
     return text
 
 
+class MeaningError(AnswerError):
+    """An answer that was read but does not make sense as written: shapes that do not conform, a matrix divisor."""
+
+
+class _Ones:
+    """The ones vector written without a size (``\\mathbf{1}``): it takes its size from the matrix beside it."""
+
+    def __init__(self, row: bool = False) -> None:
+        self.row = row
+
+
+def _key(name: str) -> str:
+    return name.replace("_", "").replace("{", "").replace("}", "").replace(" ", "")
+
+
 class _Builder:
     """Turns the lark tree into sympy, resolving names through the table."""
 
@@ -216,12 +182,17 @@ class _Builder:
 
         self.sp = sympy
         self.table = table
+        self.keys: dict[str, Any] = {}
+        for name, obj in table.names.items():
+            self.keys.setdefault(_key(name), obj)
+        if "e" not in self.keys:
+            self.keys["e"] = sympy.E  # e is Euler's number unless the part names a symbol e
 
     # -- helpers ------------------------------------------------------------------------------------------------
-    def fail(self, node: Any, why: str) -> AnswerError:
-        pos = getattr(getattr(node, "meta", None), "column", None)
+    def fail(self, node: Any, why: str, meaning: bool = False) -> AnswerError:
+        pos = getattr(getattr(node, "meta", None), "column", None) or getattr(node, "column", None)
         where = f" at column {pos}" if pos else ""
-        return AnswerError(f"{why}{where}")
+        return (MeaningError if meaning else AnswerError)(f"{why}{where}")
 
     def is_matrix(self, v: Any) -> bool:
         return isinstance(v, (self.sp.MatrixExpr, self.sp.MatrixBase))
@@ -232,29 +203,71 @@ class _Builder:
             return v[0, 0]
         return v
 
+    def split(self, raw: str) -> list[Any] | None:
+        """The table's names a run of letters stands for (``Xw_0`` → X, w₀; ``KN`` → K, N), fewest names first."""
+        text = _key(raw)
+        if not text or len(text) > 40:
+            return None
+        best: list[list[Any] | None] = [None] * (len(text) + 1)
+        best[0] = []
+        for i in range(len(text)):
+            done = best[i]
+            if done is None:
+                continue
+            for j in range(len(text), i, -1):
+                obj = self.keys.get(text[i:j])
+                if obj is not None:
+                    cand = [*done, obj]
+                    prev = best[j]
+                    if prev is None or len(cand) < len(prev):
+                        best[j] = cand
+        return best[len(text)]
+
     def resolve_name(self, raw: str, node: Any) -> Any:
-        sp = self.sp
         name = raw.replace("{", "").replace("}", "").replace(" ", "")
         if name in self.table.names:
             return self.table.names[name]
-        if "_" in name:
-            base, sub = name.split("_", 1)
-            for cand in (f"{base}_{sub}", f"{base}{sub}"):
-                if cand in self.table.names:
-                    return self.table.names[cand]
+        primes = len(name) - len(name.rstrip("'"))
+        if primes:
+            base = self.resolve_name(name.rstrip("'"), node)
+            if self.is_matrix(base) and primes == 1:  # X' is Xᵀ
+                return base.T
+            raise self.fail(node, f"'{name}': a prime on something that is not a matrix or a function")
         if name in ("T",):
             raise self.fail(node, "T is only a transpose here (X^T)")
         if name in self.table.functions or name in BUILTIN_FUNCS:
             raise self.fail(node, f"'{name}' is a function and needs an argument")
-        # a run of letters that is not a name: a product of names, when every letter is one
-        if name.isalpha() and len(name) > 1 and all(c in self.table.names for c in name):
-            out = sp.Integer(1)
-            for c in name:
-                out = out * self.table.names[c]
-            return out
+        parts = self.split(name)
+        if parts:
+            return self.product(parts, node)
         raise self.fail(
             node, f"unknown symbol '{name}' (this part knows {', '.join(sorted(self.table.names)) or 'no symbols'})"
         )
+
+    def product(self, factors: list[Any], node: Any) -> Any:
+        out = factors[0]
+        for f in factors[1:]:
+            out = self.multiply(out, f, node)
+        return out
+
+    def multiply(self, a: Any, b: Any, node: Any) -> Any:
+        sp = self.sp
+        if isinstance(a, _Ones) or isinstance(b, _Ones):
+            if isinstance(b, _Ones) and not b.row and self.is_matrix(a):
+                return a * sp.OneMatrix(a.shape[1], 1)
+            if isinstance(a, _Ones) and a.row and self.is_matrix(b):
+                return sp.OneMatrix(1, b.shape[0]) * b
+            raise self.fail(node, "the ones vector 1 needs a matrix beside it to take its size", meaning=True)
+        if self.is_matrix(a) and self.is_matrix(b) and a.shape[1] != b.shape[0]:
+            a2, b2 = self.scalarize(a), self.scalarize(b)
+            if not (self.is_matrix(a2) and self.is_matrix(b2)):
+                return a2 * b2
+            raise self.fail(
+                node,
+                f"the shapes do not conform: a {a.shape[0]}×{a.shape[1]} times a {b.shape[0]}×{b.shape[1]} matrix",
+                meaning=True,
+            )
+        return a * b
 
     def squared_norm(self, base: Any, exp_node: Any) -> Any:
         """‖v‖² of a matrix expression as vᵀv (a 1×1 matrix), which keeps matrix answers symbolic."""
@@ -271,29 +284,17 @@ class _Builder:
         return None
 
     def divide(self, a: Any, b: Any, node: Any) -> Any:
+        if isinstance(a, _Ones) or isinstance(b, _Ones):
+            raise self.fail(node, "the ones vector 1 needs a matrix beside it to take its size", meaning=True)
         if self.is_matrix(b):
             if b.shape != (1, 1):
-                raise self.fail(node, "division by a matrix")
+                raise self.fail(node, "a division by a matrix", meaning=True)
             if isinstance(b, self.sp.MatrixBase):
                 return a / b[0, 0]
             return a * b.I  # a 1×1 matrix expression such as ‖v‖²: multiply by its inverse
         if self.is_matrix(a):
             return a * (1 / b)
         return a / b
-
-    def split_letters(self, node: Any) -> list[Any] | None:
-        """The names a run of letters stands for, when it is not itself a name (KN → [K, N]); else None."""
-        from lark import Token, Tree
-
-        tok = node.children[0] if isinstance(node, Tree) and node.data == "name" else node
-        if not isinstance(tok, Token) or tok.type != "NAME":
-            return None
-        name = str(tok)
-        if name in self.table.names or not name.isalpha() or len(name) < 2:
-            return None
-        if all(ch in self.table.names for ch in name):
-            return [self.table.names[ch] for ch in name]
-        return None
 
     def number(self, text: str, node: Any) -> Any:
         sp = self.sp
@@ -304,53 +305,57 @@ class _Builder:
     def call(self, fname: str, args: list[Any], node: Any) -> Any:
         sp = self.sp
         fname = fname.lstrip("\\")
+        primes = len(fname) - len(fname.rstrip("'"))
+        if primes:  # F'(x), σ'(x): the derivative of a function of one argument
+            if len(args) != 1:
+                raise self.fail(node, f"'{fname}' takes one argument")
+            u = sp.Dummy("u")
+            inner = self.call(fname.rstrip("'"), [u], node)
+            return sp.diff(inner, u, primes).xreplace({u: args[0]})
         if fname in self.table.functions:
             return self.table.functions[fname](*args)
-        if fname in self.table.names and len(args) == 1:  # W(K^2 + N) with W a symbol: a product
-            return self.table.names[fname] * args[0]
-        one = args[0] if args else None
-        simple = {
-            "floor": sp.floor,
-            "ceil": sp.ceiling,
-            "sqrt": sp.sqrt,
-            "log": sp.log,
-            "ln": sp.log,
-            "exp": sp.exp,
-            "tanh": sp.tanh,
-            "tan": sp.tan,
-            "sin": sp.sin,
-            "cos": sp.cos,
-            "abs": sp.Abs,
-        }
-        if fname in simple and len(args) == 1:
-            return simple[fname](one)
+        if len(args) == 1 and fname not in BUILTIN_FUNCS and fname not in FUNCTIONS:
+            parts = self.split(fname) if fname not in self.table.names else [self.table.names[fname]]
+            if parts:  # W(K^2 + N) with W a symbol: a product
+                return self.multiply(self.product(parts, node), args[0], node)
+        one = self.scalarize(args[0]) if args else None
+        if fname in FUNCTIONS and len(args) == 1:
+            return FUNCTIONS[fname](sp)(one)
         if fname == "mod" and len(args) == 2:
             return sp.Mod(args[0], args[1])
         if fname in ("max", "min") and args:
             return (sp.Max if fname == "max" else sp.Min)(*args)
         if fname == "sigma":
             raise self.fail(node, "σ is not a function in this part")
-        if len(fname) > 1 and all(c in self.table.names for c in fname) and len(args) == 1:
-            return self.resolve_name(fname, node) * args[0]
         raise self.fail(node, f"unknown function '{fname}'")
 
     def power(self, base: Any, exp_node: Any) -> Any:
         sp = self.sp
         kind, value = exp_node
         if kind == "T":
+            if isinstance(base, _Ones):
+                return _Ones(row=not base.row)
             if not self.is_matrix(base):
-                raise AnswerError("^T on something that is not a matrix")
+                if "T" in self.table.names:
+                    return base ** self.table.names["T"]
+                return base  # the transpose of a scalar is itself
             return base.T
         if kind == "star":
             return base  # a label such as η^*
+        if isinstance(base, _Ones):
+            raise AnswerError("a power of the ones vector")
         if self.is_matrix(base):
             if value == -1:
+                if base.shape[0] != base.shape[1]:
+                    raise MeaningError(f"the inverse of a {base.shape[0]}×{base.shape[1]} matrix, which is not square")
                 return base.I
             if isinstance(value, sp.Integer) and value > 0 and base.shape[0] == base.shape[1]:
                 return base**value
-            raise AnswerError("a matrix power other than ^{-1} or a positive integer of a square matrix")
+            raise MeaningError("a matrix power other than ^{-1} or a positive integer power of a square matrix")
         if value.is_Number and abs(value) > MAX_EXPONENT:
             raise AnswerError(f"an exponent of {value} (limit {MAX_EXPONENT})")
+        if value.is_Number and base.is_Number and abs(base) > 1 and abs(value) * len(str(abs(base))) > MAX_EXPONENT:
+            raise AnswerError(f"a power of {value} on {base} (limit {MAX_EXPONENT} digits)")
         return base**value
 
     # -- the walk -----------------------------------------------------------------------------------------------
@@ -371,35 +376,34 @@ class _Builder:
         if d == "name":
             return self.resolve_name(str(c[0]), node)
         if d == "equation":
-            return self.build(c[1])  # "η* = …": the right-hand side is the answer
+            return self.build(c[-1])  # "η* = …" and "p = 1": the right-hand side is the answer
+        if d == "tuple":
+            return Tuple_(self.build(x) for x in c)
+        if d == "bracket_list":
+            return self.rows([self.build(x) for x in c], node)
+        if d == "mod":
+            return sp.Mod(self.build(c[0]), self.build(c[2]))
         if d == "add":
-            return self.build(c[0]) + self.build(c[1])
+            return self.add(self.build(c[0]), self.build(c[1]), node)
         if d == "sub":
-            return self.build(c[0]) - self.build(c[1])
+            return self.add(self.build(c[0]), -self.build(c[1]), node)
         if d == "neg":
-            return -self.build(c[0])
+            v = self.build(c[0])
+            if isinstance(v, _Ones):
+                raise self.fail(node, "the ones vector 1 needs a matrix beside it to take its size", meaning=True)
+            return -v
         if d == "mul":
-            a, b = self.build(c[0]), self.build(c[-1])
-            if self.is_matrix(a) and self.is_matrix(b) and a.shape[1] != b.shape[0]:
-                a2, b2 = self.scalarize(a), self.scalarize(b)
-                if not (self.is_matrix(a2) and self.is_matrix(b2)):
-                    return a2 * b2
-                raise self.fail(
-                    node, f"cannot multiply a {a.shape[0]}×{a.shape[1]} by a {b.shape[0]}×{b.shape[1]} matrix"
-                )
-            return a * b
+            return self.multiply(self.build(c[0]), self.build(c[-1]), node)
         if d == "div":
             return self.divide(self.build(c[0]), self.build(c[1]), node)
         if d == "pow":
             sq = self.squared_norm(c[0], c[1])
             if sq is not None:
                 return sq
-            letters = self.split_letters(c[0])
-            if letters:  # CK^2 is C·K²: the exponent binds to the last letter only
-                head = self.sp.Integer(1)
-                for x in letters[:-1]:
-                    head = head * x
-                return head * self.power(letters[-1], self.exponent(c[1]))
+            letters = self.letters(c[0])
+            if letters:  # CK^2 is C·K² and XX^T is X·Xᵀ: the exponent binds to the last name only
+                head = self.product(letters[:-1], node)
+                return self.multiply(head, self.power(letters[-1], self.exponent(c[1])), node)
             return self.power(self.build(c[0]), self.exponent(c[1]))
         if d == "pow_sub":  # ‖x‖_2^2 and similar: the subscript names the norm
             return self.squared_norm(c[0], c[2]) or self.power(self.build(c[0]), self.exponent(c[2]))
@@ -410,6 +414,11 @@ class _Builder:
             return sp.factorial(v)
         if d == "frac":
             return self.divide(self.build(c[1]), self.build(c[2]), node)
+        if d == "frac_digits":  # \frac12
+            digits = str(c[1])
+            if len(digits) != 2:
+                raise self.fail(node, "\\frac needs two arguments")
+            return sp.Rational(int(digits[0]), int(digits[1])) if digits[1] != "0" else sp.zoo
         if d == "sqrt":
             return sp.sqrt(self.scalarize(self.build(c[0])))
         if d == "nroot":
@@ -419,7 +428,7 @@ class _Builder:
         if d == "ceil":
             return sp.ceiling(self.build(c[0]))
         if d == "absval":
-            return sp.Abs(self.build(c[0]))
+            return sp.Abs(self.scalarize(self.build(c[0])))
         if d == "norm":
             v = self.build(c[0])
             if self.is_matrix(v):
@@ -432,29 +441,93 @@ class _Builder:
             args = self.build_args(arg) if getattr(arg, "data", None) == "arglist" else [self.build(arg)]
             return self.call(str(c[0]), args, node)
         if d == "cmd_pow_call":  # \tanh^2(x) = (tanh x)²
-            return self.power(self.call(str(c[0]), self.build_args(c[2]), node), self.exponent(c[1]))
+            arg = c[2]
+            args = self.build_args(arg) if getattr(arg, "data", None) == "arglist" else [self.build(arg)]
+            return self.power(self.call(str(c[0]), args, node), self.exponent(c[1]))
         if d == "bigo":
             t = sp.Symbol("t", positive=True)
             inner = self.build(c[0])
             return sp.Order(inner.xreplace({s: t for s in inner.free_symbols if s.name == "t"}), (t, sp.oo))
         if d == "infinity":
             return sp.oo
+        if d == "ones":
+            if not c:
+                return _Ones()
+            n = self.build(c[0])
+            return sp.OneMatrix(n, 1)
+        if d == "ddx":
+            var = self.resolve_name(str(c[0]), node)
+            target = c[1]
+            while not isinstance(target, Token) and len(target.children) == 1 and target.data != "call":
+                target = target.children[0]
+            if isinstance(target, Token) and str(target) in self.table.functions:
+                inner = self.table.functions[str(target)](var)
+            else:
+                inner = self.build(target)
+            return sp.diff(inner, var)
         if d == "matrix":
-            rows = [[self.build(e) for e in r.children] for r in c[1].children]
-            if len({len(r) for r in rows}) != 1:
-                raise self.fail(node, "matrix rows of different lengths")
-            return sp.Matrix(rows)
+            return self.rows([[self.build(e) for e in r.children] for r in c[1].children], node)
         if d == "tilde":
             base = str(c[1])
-            for cand in (f"{base}_tilde", f"{base}tilde", f"{base}_hat"):
+            accent = str(c[0]).lstrip("\\")
+            sub = f"_{self.subscript_text(c[2])}" if len(c) > 2 else ""
+            for cand in (f"{base}{sub}_{accent}", f"{base}_{accent}{sub}", f"{base}{accent}{sub}"):
                 if cand in self.table.names:
                     return self.table.names[cand]
-            raise self.fail(node, f"unknown symbol '{base}' with an accent")
-        if d == "text":
-            raise self.fail(node, "text inside a formula")
+            raise self.fail(node, f"unknown symbol '{base}' with a {accent}")
         if d in ("start", "exponent", "subscript") or len(c) == 1:
             return self.build(c[0])
         raise self.fail(node, f"unsupported construct '{d}'")
+
+    def subscript_text(self, node: Any) -> str:
+        from lark import Token
+
+        toks = [str(t) for t in node.scan_values(lambda v: isinstance(v, Token))]
+        return "".join(toks)
+
+    def add(self, a: Any, b: Any, node: Any) -> Any:
+        if isinstance(a, _Ones) or isinstance(b, _Ones):
+            raise self.fail(node, "the ones vector 1 needs a matrix beside it to take its size", meaning=True)
+        if self.is_matrix(a) != self.is_matrix(b):
+            a, b = self.scalarize(a), self.scalarize(b)
+        if self.is_matrix(a) and self.is_matrix(b) and a.shape != b.shape:
+            raise self.fail(
+                node,
+                f"the shapes do not conform: a {a.shape[0]}×{a.shape[1]} plus a {b.shape[0]}×{b.shape[1]} matrix",
+                meaning=True,
+            )
+        if self.is_matrix(a) != self.is_matrix(b):
+            raise self.fail(node, "a matrix plus a scalar", meaning=True)
+        return a + b
+
+    def rows(self, rows: list[Any], node: Any) -> Any:
+        """A matrix from rows; a row may itself be a 1×n matrix (``[[1, 2], [3, 4]]``), a bare list is one row."""
+        sp = self.sp
+        if rows and not isinstance(rows[0], list):
+            if all(isinstance(r, sp.MatrixBase) and r.shape[0] == 1 for r in rows):
+                rows = [list(r) for r in rows]
+            else:
+                rows = [rows]
+        if len({len(r) for r in rows}) != 1:
+            raise self.fail(node, "matrix rows of different lengths", meaning=True)
+        for r in rows:
+            for e in r:
+                if isinstance(e, _Ones) or self.is_matrix(e):
+                    raise self.fail(node, "a matrix inside a matrix entry")
+        return sp.Matrix(rows)
+
+    def letters(self, node: Any) -> list[Any] | None:
+        """The names a run of letters stands for when it is not itself a name (XX → [X, X]); else None."""
+        from lark import Token, Tree
+
+        tok = node.children[0] if isinstance(node, Tree) and node.data == "name" else node
+        if not isinstance(tok, Token) or tok.type != "NAME":
+            return None
+        name = str(tok).replace("{", "").replace("}", "").replace(" ", "")
+        if name in self.table.names or "'" in name:
+            return None
+        parts = self.split(name)
+        return parts if parts and len(parts) > 1 else None
 
     def build_args(self, node: Any) -> list[Any]:
         return [self.build(ch) for ch in node.children]
@@ -472,14 +545,69 @@ class _Builder:
             return ("T", None)
         if isinstance(k, Token) and k.type == "NAME" and str(k) == "T" and "T" not in self.table.names:
             return ("T", None)
-        return ("num", self.build(k))
+        return ("num", self.scalarize(self.build(k)))
 
 
-def parse_math(text: str, table: SymbolTable) -> Any:
-    """Parse one answer string into a sympy object, or raise AnswerError with the position and the reason."""
+def Tuple_(items: Any) -> Any:
+    import sympy
+
+    return sympy.Tuple(*items)
+
+
+def _fn(name: str) -> Any:
+    return lambda sp: getattr(sp, name)
+
+
+FUNCTIONS: dict[str, Any] = {
+    "floor": _fn("floor"),
+    "ceil": _fn("ceiling"),
+    "sqrt": _fn("sqrt"),
+    "log": _fn("log"),
+    "ln": _fn("log"),
+    "exp": _fn("exp"),
+    "tanh": _fn("tanh"),
+    "sinh": _fn("sinh"),
+    "cosh": _fn("cosh"),
+    "coth": _fn("coth"),
+    "sech": _fn("sech"),
+    "csch": _fn("csch"),
+    "tan": _fn("tan"),
+    "sin": _fn("sin"),
+    "cos": _fn("cos"),
+    "sec": _fn("sec"),
+    "csc": _fn("csc"),
+    "cot": _fn("cot"),
+    "arctan": _fn("atan"),
+    "abs": _fn("Abs"),
+    "sign": _fn("sign"),
+    "sgn": _fn("sign"),
+    "sigmoid": lambda sp: lambda v: 1 / (1 + sp.exp(-v)),
+    "softplus": lambda sp: lambda v: sp.log(1 + sp.exp(v)),
+    "relu": lambda sp: lambda v: sp.Max(v, 0),
+    "ReLU": lambda sp: lambda v: sp.Max(v, 0),
+}
+
+
+def _bare_tuple(text: str) -> str:
+    """(1, 0) as 1, 0: parentheses around the whole answer that hold a comma at their own level make a tuple."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return text
+    depth, comma = 0, False
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0 and i < len(text) - 1:
+            return text  # the first parenthesis closes before the end: not one group
+        comma = comma or (ch == "," and depth == 1)
+    return text[1:-1] if comma else text
+
+
+def parse_math(text: str, table: SymbolTable, *, commas: bool = False) -> Any:
+    """Parse one answer string into a sympy object, or raise AnswerError with the position and the reason (a
+    :class:`MeaningError` when the text was read but does not make sense as written)."""
     from lark.exceptions import LarkError, UnexpectedInput
 
-    clean = preprocess(text)
+    clean = _bare_tuple(preprocess(text, commas=commas))
     if not clean:
         raise AnswerError("the answer is empty")
     try:
@@ -493,11 +621,15 @@ def parse_math(text: str, table: SymbolTable) -> Any:
         raise AnswerError(f"cannot read the answer at column {col} (near '{near}')") from None
     except (LarkError, RecursionError) as exc:
         raise AnswerError(f"cannot read the answer: {type(exc).__name__}") from None
+    import sympy
+
     try:
         return _Builder(table).build(tree)
     except AnswerError:
         raise
     except RecursionError:
         raise AnswerError("the answer nests too deeply") from None
+    except sympy.ShapeError as exc:
+        raise MeaningError(f"the shapes do not conform: {str(exc).splitlines()[0][:120]}") from None
     except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise AnswerError(f"cannot build the answer: {str(exc).splitlines()[0][:120]}") from None
