@@ -43,6 +43,12 @@ def _sym() -> dict[str, Any]:
     }
 
 
+def _pseudo_inverse() -> dict[str, Any]:
+    """X⁺ = Xᵀ(XXᵀ)⁻¹: the statement gives X full row rank (d > n)."""
+    x = _sym()["X"]
+    return {"X^+": x.T * (x * x.T).I}
+
+
 MATRIX_SYMBOLS = ("X", "t", "w0", "a", "n", "eta")
 
 
@@ -1184,6 +1190,7 @@ PROBLEMS = [
                     checks.torch_check("torch.optim.SGD with random mini-batches", _check_w_hat_torch),
                 ),
                 symbols=("X", "t", "n", "d"),
+                names=_pseudo_inverse,
             ),
         ),
     ),

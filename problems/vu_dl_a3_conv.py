@@ -100,6 +100,12 @@ def _params_part() -> Part:
     )
 
 
+def sympy_int(v: int) -> Any:
+    import sympy
+
+    return sympy.Integer(v)
+
+
 def _global_pool_part() -> Part:
     b, c, h, w = 4, 10, 32, 32
 
@@ -153,6 +159,7 @@ def _global_pool_part() -> Part:
         derive,
         (checks.symbolic("window rule", rule), checks.torch_check("global pooling in torch", pools, uses_device=True)),
         note="For the example tensor of the question: b = 4, c = 10, 32×32 maps.",
+        names=lambda: {"b": sympy_int(b), "c": sympy_int(c), "h": sympy_int(h), "w": sympy_int(w)},
     )
 
 

@@ -113,7 +113,7 @@ def test_a_wrong_count_is_diagnosed_by_the_convention_it_matches(bank, given, na
         ("csc413-a2/2.3.2", "lambda_tilde", r"\lambda\cdot(2\eta)^{-1}", "correct"),
         ("csc413-a2/2.3.2", "lambda_tilde", "λ/(2η)", "correct"),
         ("csc413-a2/2.3.2", "lambda_tilde", r"\frac{\lambda}{\eta}", "incorrect"),
-        ("csc420-a2/q7", "dtanh", r"1 - \tanh^2(x)", "correct"),
+        ("csc420-a2/q7", "dtanh", r"1 - \tanh^2(x)", "undecided"),  # right value, not in terms of σ(2x) as asked
         ("csc420-a2/q7", "dtanh", r"4(\sigma(2x) - \sigma(2x)^2)", "correct"),
         ("csc420-a2/q7", "dtanh", r"2(\sigma(2x) - \sigma(2x)^2)", "incorrect"),
         ("cpen455-hw2/5.2", "params", "C*K^2*N/M", "correct"),

@@ -130,6 +130,9 @@ class Part:
     # Intervals the statement gives for symbols, e.g. (("beta", "[0, 1)"), ("eta", "(0, oo)")): comparisons and
     # counterexamples stay inside them.
     domain: tuple[tuple[str, str], ...] = ()
+    # Where the question asks for the answer "in terms of" some names: an answer equal in value but written without
+    # any of them is undecided (right value, not the form asked).
+    form: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -120,17 +120,32 @@ def symbol_table(part: Part, reference: Any) -> Any:
         for f in item.atoms(sympy.core.function.AppliedUndef):
             fname = type(f).__name__
             functions[fname] = logistic if fname == "sigma" else sympy.Function(fname)
-    declared = part.names() if part.names is not None else {}
     for name in part.symbols:
         if name in ("sigma",):
             functions["sigma"] = logistic
         elif name == "F":
             functions["F"] = sympy.Function("F")
         elif name not in names:
-            names[name] = declared.get(name, sympy.Symbol(name, positive=True))
+            names[name] = sympy.Symbol(name, positive=True)
+    names.update(part.names() if part.names is not None else {})
     if "sigma" in functions:
         names.pop("sigma", None)
     return SymbolTable(names, functions)
+
+
+def definitions(part: Part, reference: Any) -> dict[Any, Any]:
+    """The statement's definitions the reference is written with (y = σ(x)): reference symbol → what it stands for."""
+    import sympy
+
+    if part.names is None or not isinstance(reference, sympy.Basic):
+        return {}
+    declared = part.names()
+    out: dict[Any, Any] = {}
+    for s in reference.free_symbols | reference.atoms(sympy.MatrixSymbol):
+        value = declared.get(getattr(s, "name", ""))
+        if value is not None and value != s:
+            out[s] = value
+    return out
 
 
 def _expand_functions(expr: Any) -> Any:
@@ -174,12 +189,16 @@ def _number(v: Any, what: str = "a number") -> Any:
     raise Wrong(f"expected {what}, got {type(v).__name__}")
 
 
-def _scalar(v: Any, table: Any, commas: bool = False) -> Any:
-    from verify.answers.parse import AnswerError, MeaningError, parse_math
+def _scalar(v: Any, table: Any, commas: bool = False, others: list[Any] | None = None) -> Any:
+    """A number or an expression; ``others`` collects the other reading of an ambiguous text (a / b c, a + b mod c)."""
+    from verify.answers.parse import AnswerError, MeaningError, read
 
     if isinstance(v, str):
         try:
-            return parse_math(v, table, commas=commas)
+            reading = read(v, table, commas=commas)
+            if others is not None and reading.alternate is not None:
+                others.append(reading.alternate)
+            return reading.value
         except MeaningError as exc:
             raise Wrong(str(exc)) from None
         except AnswerError as exc:
@@ -216,8 +235,21 @@ def _what(v: Any) -> str:
     return "something else"
 
 
+UNIT = re.compile(r"^\s*(.*?\d\}?)\s*(?:\\text\s*\{|\\mathrm\s*\{)?\s*([A-Za-z]{2,}(?:[ -][A-Za-z]+)*)\s*\}?\s*$")
+THOUSANDS_POINT = re.compile(r"^\s*\d{1,3}(\.\d{3})+\s*$")
 SIZE_PRODUCT = re.compile(r"^\s*\$?\s*(\d+)\s*(?:\\times|×|x|\*|\\cdot)\s*(\d+)\s*\$?\s*$")
 DECIMAL = re.compile(r"\d\.\d|\d\s*[eE][+-]?\d|\\times\s*10\s*\^|\\cdot\s*10\s*\^|×\s*10")
+
+
+VMATRIX = re.compile(r"\\begin\{[vV]matrix")
+
+
+def raw_facts(text: str) -> tuple[bool, ...]:
+    """What grading reads from the raw text besides its normalized form (answers that agree on both share a verdict)."""
+    return (
+        *tuple(bool(rx.search(text)) for rx in (DECIMAL, SIZE_PRODUCT, THOUSANDS_POINT, VMATRIX, NUMPY_PRINT, UNIT)),
+        text.strip().lower() in ("none", "no"),
+    )
 
 
 def _integer(value: Any, table: Any) -> int:
@@ -226,6 +258,10 @@ def _integer(value: Any, table: Any) -> int:
 
     if isinstance(value, float) and math.isfinite(value) and value != int(value):
         raise Wrong(f"{value} is not a whole number, and this part counts")
+    if isinstance(value, str):
+        unit = UNIT.match(value)
+        if unit and not any(w in table.names for w in unit.group(2).split()):
+            value = unit.group(1)  # "397184 parameters"
     v = _scalar(value, table, commas=True)
     if isinstance(v, sympy.Tuple) or _is_matrix(v) or not isinstance(v, sympy.Basic):
         raise Wrong(f"expected one number, got {_what(v)}")
@@ -236,13 +272,18 @@ def _integer(value: Any, table: Any) -> int:
     raise Wrong(f"{v} is not a whole number, and this part counts")
 
 
-def to_claim(part: Part, value: Any, reference: Any, table: Any) -> Any:
-    """The answer as a claim of the part's kind (what the part's checks take)."""
+def to_claim(part: Part, value: Any, reference: Any, table: Any, others: list[Any] | None = None) -> Any:
+    """The answer as a claim of the part's kind (what the part's checks take); ``others`` collects the claim under
+    the other reading of an ambiguous formula."""
     import sympy
 
     kind = part.kind
     _nested(value, 0)
     if kind is Kind.INT:
+        if isinstance(value, str) and THOUSANDS_POINT.match(value):
+            grouped = int(value.replace(".", ""))
+            if grouped == reference:
+                raise Ambiguous(f"'{value.strip()}': a point as a thousands separator ({grouped}) or a decimal point?")
         n = _integer(value, table)
         m = SIZE_PRODUCT.match(value) if isinstance(value, str) else None
         if m and m.group(1) == m.group(2) and isinstance(reference, int) and int(m.group(1)) == reference:
@@ -269,8 +310,17 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any) -> Any:
                 return False
         raise Unparsable("expected true or false")
     if kind is Kind.SHAPE:
-        return _shape_claim(value, table)
+        shape = _shape_claim(value, table)
+        if len(shape) == len(reference) + 1 and shape[0] == 1 and shape[1:] == tuple(reference):
+            raise Ambiguous(
+                f"{shape} adds a batch axis of 1 to {tuple(reference)}: the part asks for one unbatched input"
+            )
+        return shape
     if kind in (Kind.MATRIX, Kind.VECTOR):
+        if isinstance(value, str) and VMATRIX.search(value):
+            raise Ambiguous("vmatrix typesets a determinant: the matrix, or its determinant?")
+        if isinstance(value, str) and NUMPY_PRINT.match(value) and "," not in value:
+            value = _numpy_print(value)
         if isinstance(value, str):
             v = _scalar(value, table)
             if isinstance(v, sympy.MatrixBase):
@@ -293,9 +343,15 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any) -> Any:
                 value = flat
         return [_scalar(x, table) for x in value]
     if kind is Kind.SET:
-        return _set_claim(value, reference, table)
+        return _set_claim(part, value, reference, table)
     if kind is Kind.BIGO:
-        v = _scalar(value, table) if isinstance(value, str) else _number(value)
+        lenient = replace(table, lenient=True)
+        v = _scalar(value, lenient) if isinstance(value, str) else _number(value)
+        if isinstance(v, sympy.Basic) and not _is_matrix(v) and not isinstance(v, sympy.Tuple):
+            inner = v.expr if isinstance(v, sympy.Order) else v
+            other = sorted(s.name for s in inner.free_symbols if s.name != "t")
+            if other:
+                raise Wrong(f"a growth class in {', '.join(other)}: the question asks how it grows with t")
         if isinstance(v, sympy.Order):
             return v
         if isinstance(v, sympy.Basic) and not _is_matrix(v) and not isinstance(v, sympy.Tuple):
@@ -317,12 +373,31 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any) -> Any:
             }
         except (TypeError, ValueError) as exc:
             raise Wrong(f"a network's W, c, w, b hold numbers: {exc}") from None
-    v = _scalar(value, table)
+    v = _scalar(value, table, others=others)
     if isinstance(v, sympy.Tuple):
         raise Wrong(f"expected one expression, got {_what(v)}")
     if type(v).__name__ == "_Ones":
         raise Wrong("the ones vector alone, with no matrix to give its size")
     return v
+
+
+NUMPY_PRINT = re.compile(r"^[\[\]\s\d.eE+-]+$")
+
+
+def _numpy_print(text: str) -> list[Any]:
+    """A list as numpy prints it, without commas: [[-4. 5. 6.] [10. -4. -10.]] or [-8 -4]."""
+    rows = re.findall(r"\[([^\[\]]*)\]", text)
+    parsed = [[_number_token(t) for t in r.split()] for r in rows]
+    return parsed if text.strip().startswith("[[") else parsed[0]
+
+
+def _number_token(token: str) -> Any:
+    import sympy
+
+    try:
+        return sympy.Rational(token.rstrip(".") or "0")
+    except (TypeError, ValueError):
+        raise Unparsable(f"cannot read '{token}' as a number") from None
 
 
 def _shape_claim(value: Any, table: Any) -> tuple[int, ...]:
@@ -331,6 +406,7 @@ def _shape_claim(value: Any, table: Any) -> tuple[int, ...]:
     if isinstance(value, str):  # "(100, 128, 256, 256)", "100 \times 128 \times 256 \times 256", "100x128"
         text = normalize(value)
         text = re.sub(r"^[^=]*=", "", text) if text.count("=") == 1 else text
+        text = re.sub(r"^\s*(?:[A-Za-z_][\w.]*\s*\(\s*(.*)\s*\)|R\s*\^\s*\{(.*)\})\s*$", r"\1\2", text)
         value = [p for p in re.split(r"\*|,|(?<=\d)\s*x\s*(?=\d)|\s+", text.strip().strip("()[]{} ")) if p.strip()]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         raise Wrong(f"expected a shape such as [100, 128, 256, 256], got the single number {value}")
@@ -368,26 +444,41 @@ def _set_items(value: Any) -> list[Any] | None:
         return value if isinstance(value, list) else [value]
     text = value.replace(r"\{", "{").replace(r"\}", "}")
     text = normalize(text)
-    if text.lower().strip(" {}") in ("impossible", "none", "\\emptyset", "", "empty", "no solution"):
+    if text.lower().strip(" {}") in ("impossible", "\\emptyset", "", "empty", "no solution", "not possible"):
         return None
     text = re.sub(r"^[^=]*=", "", text) if text.count("=") == 1 else text
     text = text.strip()
-    if text.startswith("{") and text.endswith("}"):
+    if text[:1] + text[-1:] in ("{}", "()", "[]"):
         text = text[1:-1]
     return _split_top(text)
 
 
-def _set_claim(value: Any, reference: Any, table: Any) -> Any:
+def _axis(item: str, names: tuple[str, ...]) -> str:
+    """A name in a set of names: as written, in the other case (b for B), or by position (torch's dim 0 for B)."""
+    item = item.strip().strip("{}() ")
+    if item in names:
+        return item
+    same = [n for n in names if n.lower() == item.lower()]
+    if len(same) == 1:
+        return same[0]
+    if item.isdigit() and int(item) < len(names):
+        return names[int(item)]
+    return item
+
+
+def _set_claim(part: Part, value: Any, reference: Any, table: Any) -> Any:
     """A set part takes one member, a set of members (a list, or braces), or 'impossible' (the empty set)."""
     import sympy
 
     members = list(reference) if reference else []
     braces = isinstance(value, str) and re.match(r"^\s*\$?\s*(\\left)?\s*\\?\{", value) is not None
+    if isinstance(value, str) and value.strip().lower() in ("none", "no"):
+        raise Ambiguous(f"'{value.strip()}': no valid value (the empty set), or a value of none (0)?")
     items = _set_items(value)
     if items is None:
         return ("member", None)
     if members and isinstance(members[0], str):  # a set of names, such as reduced axes
-        return ("set", frozenset(str(i).strip() for i in items))
+        return ("set", frozenset(_axis(str(i), part.symbols) for i in items))
 
     def item(x: Any) -> Any:
         if isinstance(x, list):
@@ -639,6 +730,14 @@ def _rounded(value: Any, claim: Any, reference: Any) -> str:
     return ""
 
 
+def _in_form(part: Part, text: str) -> bool:
+    """Whether the answer text uses one of the names the question asks the answer to be written in."""
+    from verify.answers.normalize import normalize
+
+    words = set(re.findall(r"[A-Za-z]+", normalize(text)))
+    return any(name in words for name in part.form)
+
+
 # ---- grading one answer --------------------------------------------------------------------------------------------
 
 
@@ -646,7 +745,7 @@ def _rounded(value: Any, claim: Any, reference: Any) -> str:
 class Reference:
     """What grading a part needs, derived once per process: the reference, its LaTeX, accepted values, names."""
 
-    answer: Any
+    answer: Any  # with the statement's definitions substituted (y = σ(x)), as answers are read
     latex: str
     accepted: tuple[tuple[str, Any], ...]
     table: Any
@@ -664,7 +763,10 @@ def reference_for(problem: Problem, part: Part) -> Reference:
         derivation = derive(part)
         answer = derivation.answer
         table = symbol_table(part, answer) if part.kind is not Kind.TEXT else None
-        ref = Reference(answer, derivation.latex or _latex(answer), derivation.accepted, table)
+        subs = definitions(part, answer)
+        accepted = tuple((c, v.xreplace(subs) if subs else v) for c, v in derivation.accepted)
+        shown = derivation.latex or _latex(answer)
+        ref = Reference(answer.xreplace(subs) if subs else answer, shown, accepted, table)
         _REFERENCES[key] = ref
     return ref
 
@@ -701,8 +803,9 @@ def _grade_part(problem: Problem, part: Part, answer: Answer, v: Verdict) -> Non
     if part.kind is Kind.TEXT:
         v.verdict, v.method, v.evidence = "ungraded", "", "explanations are shown, never graded"
         return
+    others: list[Any] = []
     try:
-        claim = to_claim(part, answer.value, reference, ref.table)
+        claim = to_claim(part, answer.value, reference, ref.table, others)
     except Unparsable as exc:
         v.verdict, v.evidence = "unparsable", str(exc)
         return
@@ -720,6 +823,20 @@ def _grade_part(problem: Problem, part: Part, answer: Answer, v: Verdict) -> Non
             v.verdict, v.method = "correct", f"{method}, under the convention '{convention}'"
             v.evidence = f"{evidence}; the reference, {_latex(reference)}, is under the part's own convention"
             break
+    for other in others:  # a / b c or a + b mod c: when the two readings differ in verdict, the text decides nothing
+        verdict, _, _ = compare(part, other, reference)
+        if verdict != v.verdict and "correct" in (verdict, v.verdict):
+            right = "the first" if v.verdict == "correct" else "the second"
+            v.verdict, v.method, v.diagnosis = "undecided", "reading", ""
+            v.evidence = (
+                f"the text reads two ways, as {_latex(claim)} or as {_latex(other)}, and only {right} is right: "
+                "brackets would decide"
+            )
+            return
+    if v.verdict == "correct" and part.form and isinstance(answer.value, str) and not _in_form(part, answer.value):
+        v.verdict, v.diagnosis = "undecided", ""
+        v.evidence = f"equal in value, but not written in terms of {' or '.join(part.form)} as the question asks"
+        return
     if v.verdict == "incorrect":
         rounded = _rounded(answer.value, claim, reference)
         if rounded:

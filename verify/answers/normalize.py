@@ -161,6 +161,7 @@ WRAPPERS = (
     "bf",
     "it",
 )
+ACCENTS = {"\u0303": "tilde", "\u0302": "hat", "\u0304": "bar"}
 _WRAP = "|".join(sorted(WRAPPERS, key=len, reverse=True))
 _DIGIT_SEP = r"(?:\\,|\\;|\\:|\\!|\\ |\{,\}|~| |\u2009|\u202f|\u00a0|')"
 
@@ -244,6 +245,7 @@ def _derivatives(text: str) -> str:
 
 def normalize(text: str, *, commas: bool = False) -> str:
     """The answer in the grammar's spelling. ``commas``: digit groups may be separated by commas (numeric parts)."""
+    text = re.sub(r"(\\[A-Za-z]+|.)([\u0303\u0302\u0304])", lambda m: f"\\{ACCENTS[m.group(2)]}{{{m.group(1)}}}", text)
     text = _scripts(text)
     for u, r in SYMBOLS.items():
         text = text.replace(u, r)
@@ -279,6 +281,7 @@ def normalize(text: str, *, commas: bool = False) -> str:
     text = re.sub(r"\^\s*\{\s*(?:\\top|\\intercal|\\mathsf\{T\}|T|\\mathrm\{T\}|\\rm\s*T)\s*\}", "^{\\\\top} ", text)
     text = re.sub(r"\^\s*(?:\\top|\\intercal|\\mathsf\{T\})(?![A-Za-z])", "^{\\\\top} ", text)
     text = re.sub(r"\^\s*T(?![\d_{(])", "^{\\\\top} ", text)
+    text = re.sub(r"\^\s*(?:\\dagger|\{\s*\\dagger\s*\}|\{\s*\+\s*\})", "^{+} ", text)  # pseudo-inverse
     # modulo
     text = re.sub(r"\\pmod\s*\{", r" \\bmod {", text)
     text = re.sub(r"\\pmod\s*", r" \\bmod ", text)
@@ -297,9 +300,14 @@ def normalize(text: str, *, commas: bool = False) -> str:
     text = re.sub(r"(?<!\\)\\[,;:!> ]|\\quad|\\qquad|~", " ", text)
     text = re.sub(r"\\(?:cdot|times|ast)(?![A-Za-z])", " * ", text)
     text = text.replace("**", "^").replace(r"\div", "/")
+    text = re.sub(r"\\(?:odot|circ|otimes)(?![A-Za-z])", " * ", text)  # element-wise products of scalars' arrays
+    text = re.sub(r"\\oslash(?![A-Za-z])", " / ", text)
+    text = re.sub(r"\\(?:Theta|Omega)\s*\(", r"\\mathcal{O}(", text)  # a tight bound names the same class
+    text = re.sub(r"\\(?:varnothing|emptyset)(?![A-Za-z])", r"\\emptyset", text)
+    text = re.sub(r"(?<![\w.^])1_\{?(\d+|[A-Za-z])\}?", r"\\ones_{\1}", text)
     text = re.sub(r"(?<![A-Za-z\\])O\s*\(", r"\\mathcal{O}(", text)
     # Greek: a name, spaced off from a following letter (\lambda\eta is λ·η); \sigma( stays a call
-    text = re.sub(r"\\sigma(?![A-Za-z])(?=\s*\()", r"\\sigmacall", text)
+    text = re.sub(r"\\sigma(?![A-Za-z])(?=\s*(?:\(|\^\s*(?:\d|\{\s*\d+\s*\})\s*\())", r"\\sigmacall", text)
 
     def greek(m: re.Match[str]) -> str:
         nxt = text[m.end() : m.end() + 1]

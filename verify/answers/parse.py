@@ -14,6 +14,7 @@ factorials, so that a hostile answer costs little; the caller also runs each ans
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ class SymbolTable:
 
     names: dict[str, Any] = field(default_factory=dict)
     functions: dict[str, Any] = field(default_factory=dict)
+    lenient: bool = False  # unknown one-letter names become fresh symbols (a growth class in another variable)
 
     def lookup(self, name: str) -> Any:
         return self.names.get(name)
@@ -66,7 +68,7 @@ GRAMMAR = r"""
        | implicit
 
 ?implicit: power
-         | implicit power   -> mul
+         | implicit power   -> imul
 
 ?power: postfix
       | postfix "^" exponent       -> pow
@@ -75,7 +77,7 @@ GRAMMAR = r"""
 ?postfix: atom
         | postfix "!"       -> factorial
 
-exponent: "{" expr "}" | "(" expr ")" | NUMBER | NAME | "{" TCMD "}" | TCMD | "-" NUMBER -> neg_exp | "*" | "{" "*" "}"
+exponent: "{" "+" "}" -> pinv_exp | "{" expr "}" | "(" expr ")" | NUMBER | NAME | "{" TCMD "}" | TCMD | "-" NUMBER -> neg_exp | "*" | "{" "*" "}"
 subscript: "{" expr "}" | NUMBER | NAME
 
 ?atom: NUMBER               -> number
@@ -88,7 +90,7 @@ subscript: "{" expr "}" | NUMBER | NAME
      | FUNCCMD "^" exponent "(" arglist ")" -> cmd_pow_call
      | FUNCCMD "^" exponent "{" expr "}" -> cmd_pow_call
      | FUNCCMD "^" exponent NAME -> cmd_pow_call
-     | "(" expr ")"
+     | "(" expr ")"                   -> paren
      | "{" expr "}"
      | "[" expr "]"
      | "[" expr ("," expr)+ "]"        -> bracket_list
@@ -102,6 +104,7 @@ subscript: "{" expr "}" | NUMBER | NAME
      | "\\lfloor" expr "\\rfloor"      -> floor
      | "\\lceil" expr "\\rceil"        -> ceil
      | "\\|" expr "\\|"                -> norm
+     | "\\|" expr "\\|" "_" subscript   -> norm
      | "|" expr "|"                    -> absval
      | "\\mathcal{O}" "(" expr ")"      -> bigo
      | "\\infty"                       -> infinity
@@ -124,7 +127,7 @@ TCMD: "\\top"
 FUNCCMD: /\\(sigma|tanh|sech|csch|sinh|cosh|coth|log|ln|exp|sin|cos|tan|sec|csc|cot|arctan|max|min|floor|ceil|abs|sigmoid|softplus|relu|ReLU|sign|sgn)(?![A-Za-z])/
 BEGIN: "\\begin{matrix}"
 END: "\\end{matrix}"
-NAME: /[A-Za-z](?:[A-Za-z0-9']*)(?:_(?:\{[A-Za-z0-9,' ]+\}|[A-Za-z0-9]))?'*/
+NAME: /[A-Za-z](?:[A-Za-z0-9']*)(?:_(?:\{(?:[A-Za-z0-9,' _]|\{[A-Za-z0-9,' ]*\})+\}|[A-Za-z0-9]+))?'*/
 NUMBER: /\d+(\.\d+)?/
 
 %ignore /\s+/
@@ -170,6 +173,13 @@ class _Ones:
         self.row = row
 
 
+class _Eye:
+    """The identity written without a size (I): it takes its size from the matrix beside it; ``coef`` scales it."""
+
+    def __init__(self, coef: Any = 1) -> None:
+        self.coef = coef
+
+
 def _key(name: str) -> str:
     return name.replace("_", "").replace("{", "").replace("}", "").replace(" ", "")
 
@@ -182,6 +192,9 @@ class _Builder:
 
         self.sp = sympy
         self.table = table
+        self.left_to_right = False  # read a / b c as (a / b) c: the other reading of an unbracketed division
+        self.ambiguous = False  # an a / b c was met
+        self.unknowns: list[Any] | None = None  # while reading an equation's left side: names it does not know
         self.keys: dict[str, Any] = {}
         for name, obj in table.names.items():
             self.keys.setdefault(_key(name), obj)
@@ -240,6 +253,32 @@ class _Builder:
         parts = self.split(name)
         if parts:
             return self.product(parts, node)
+        return self.fallback(name, node)
+
+    def fallback(self, name: str, node: Any) -> Any:
+        """Names the table does not hold as written: the identity I (I_n), entries G_{ij} of a name G, a name in the
+        other case when that is unambiguous (g for G), and, in a lenient table, a fresh one-letter symbol."""
+        sp = self.sp
+        base, _, sub = name.partition("_")
+        if base == "I" and "I" not in self.table.names:
+            if sub and sub in self.table.names:
+                return sp.Identity(self.table.names[sub])
+            if not sub:
+                return _Eye()
+        if sub and set(sub) <= set("ijklmn") and sub not in self.table.names:  # G_{ij}: an entry of G
+            try:
+                return self.resolve_name(base, node)
+            except AnswerError:
+                pass
+        other = [n for n in self.table.names if n.lower() == name.lower() and n != name]
+        if len(other) == 1 and len({n.lower() for n in self.table.names}) == len(self.table.names):
+            return self.table.names[other[0]]
+        if self.unknowns is not None:  # 2η λ̃ = λ: the left side's own unknown, solved for below
+            u = sp.Dummy(name)
+            self.unknowns.append(u)
+            return u
+        if self.table.lenient and re.fullmatch(r"[A-Za-z]", name):
+            return sp.Symbol(name, positive=True)
         raise self.fail(
             node, f"unknown symbol '{name}' (this part knows {', '.join(sorted(self.table.names)) or 'no symbols'})"
         )
@@ -252,6 +291,17 @@ class _Builder:
 
     def multiply(self, a: Any, b: Any, node: Any) -> Any:
         sp = self.sp
+        if isinstance(a, _Eye) or isinstance(b, _Eye):
+            eye, other = (a, b) if isinstance(a, _Eye) else (b, a)
+            if isinstance(other, _Eye):
+                return _Eye(eye.coef * other.coef)
+            if isinstance(other, _Ones):
+                raise self.fail(node, "the identity times the ones vector, with no size for either", meaning=True)
+            return other * eye.coef if self.is_matrix(other) else _Eye(eye.coef * other)
+        for x, y, left in ((a, b, True), (b, a, False)):
+            if isinstance(x, sp.MatAdd) and any(isinstance(t, sp.Identity) for t in sp.preorder_traversal(x)):
+                terms = [self.multiply(t, y, node) if left else self.multiply(y, t, node) for t in x.args]
+                return sp.Add(*terms) if not self.is_matrix(terms[0]) else sp.MatAdd(*terms).doit()
         if isinstance(a, _Ones) or isinstance(b, _Ones):
             if isinstance(b, _Ones) and not b.row and self.is_matrix(a):
                 return a * sp.OneMatrix(a.shape[1], 1)
@@ -284,6 +334,8 @@ class _Builder:
         return None
 
     def divide(self, a: Any, b: Any, node: Any) -> Any:
+        if isinstance(a, _Eye) and not self.is_matrix(b) and not isinstance(b, (_Eye, _Ones)):
+            return _Eye(a.coef / b)
         if isinstance(a, _Ones) or isinstance(b, _Ones):
             raise self.fail(node, "the ones vector 1 needs a matrix beside it to take its size", meaning=True)
         if self.is_matrix(b):
@@ -315,9 +367,12 @@ class _Builder:
         if fname in self.table.functions:
             return self.table.functions[fname](*args)
         if len(args) == 1 and fname not in BUILTIN_FUNCS and fname not in FUNCTIONS:
-            parts = self.split(fname) if fname not in self.table.names else [self.table.names[fname]]
-            if parts:  # W(K^2 + N) with W a symbol: a product
-                return self.multiply(self.product(parts, node), args[0], node)
+            try:  # W(K^2 + N) with W a symbol: a product
+                head = self.resolve_name(fname, node)
+            except AnswerError:
+                head = None
+            if head is not None:
+                return self.multiply(head, args[0], node)
         one = self.scalarize(args[0]) if args else None
         if fname in FUNCTIONS and len(args) == 1:
             return FUNCTIONS[fname](sp)(one)
@@ -342,6 +397,11 @@ class _Builder:
             return base.T
         if kind == "star":
             return base  # a label such as η^*
+        if kind == "pinv":  # X⁺: the part says what it is (X^T(XX^T)^{-1} where X has full row rank)
+            name = getattr(base, "name", "")
+            if f"{name}^+" in self.table.names:
+                return self.table.names[f"{name}^+"]
+            raise MeaningError(f"a pseudo-inverse of {name or 'this'}: the part does not say its rank")
         if isinstance(base, _Ones):
             raise AnswerError("a power of the ones vector")
         if self.is_matrix(base):
@@ -376,30 +436,63 @@ class _Builder:
         if d == "name":
             return self.resolve_name(str(c[0]), node)
         if d == "equation":
-            return self.build(c[-1])  # "η* = …" and "p = 1": the right-hand side is the answer
+            return self.equation(c)
         if d == "tuple":
             return Tuple_(self.build(x) for x in c)
         if d == "bracket_list":
             return self.rows([self.build(x) for x in c], node)
         if d == "mod":
-            return sp.Mod(self.build(c[0]), self.build(c[2]))
+            left = c[0]
+            if getattr(left, "data", None) in ("add", "sub"):  # a + b mod c: the whole sum, or b mod c?
+                self.ambiguous = True
+                if self.left_to_right:
+                    modulus = self.build(c[2])
+                    tail = sp.Mod(self.build(left.children[1]), modulus)
+                    head = self.build(left.children[0])
+                    return head + tail if left.data == "add" else head - tail
+            return sp.Mod(self.build(left), self.build(c[2]))
         if d == "add":
             return self.add(self.build(c[0]), self.build(c[1]), node)
         if d == "sub":
-            return self.add(self.build(c[0]), -self.build(c[1]), node)
+            return self.add(self.build(c[0]), self.negate(self.build(c[1]), node), node)
         if d == "neg":
             v = self.build(c[0])
+            if isinstance(v, _Eye):
+                return _Eye(-v.coef)
             if isinstance(v, _Ones):
                 raise self.fail(node, "the ones vector 1 needs a matrix beside it to take its size", meaning=True)
             return -v
         if d == "mul":
             return self.multiply(self.build(c[0]), self.build(c[-1]), node)
+        if d == "imul":  # a run of factors; a function's name applies to the factor after it (g F'(x)^2)
+            factors = self.factors(node)
+            values: list[Any] = []
+            i = 0
+            while i < len(factors):
+                applied = self.apply_function(factors[i], factors[i + 1], node) if i + 1 < len(factors) else None
+                values.append(applied if applied is not None else self.build(factors[i]))
+                i += 2 if applied is not None else 1
+            return self.product(values, node)
         if d == "div":
-            return self.divide(self.build(c[0]), self.build(c[1]), node)
+            right = c[1]
+            if getattr(right, "data", None) == "imul":
+                self.ambiguous = True
+                if self.left_to_right:  # (a / b) c …
+                    factors = self.factors(right)
+                    out = self.divide(self.build(c[0]), self.build(factors[0]), node)
+                    for f in factors[1:]:
+                        out = self.multiply(out, self.build(f), node)
+                    return out
+            return self.divide(self.build(c[0]), self.build(right), node)
         if d == "pow":
             sq = self.squared_norm(c[0], c[1])
             if sq is not None:
                 return sq
+            if getattr(c[0], "data", None) == "call" and not self.is_function(str(c[0].children[0])):
+                args = self.build_args(c[0].children[1])  # λ(2η)^{-1}: the exponent binds to the bracket
+                if len(args) == 1:
+                    head = self.resolve_name(str(c[0].children[0]), node)
+                    return self.multiply(head, self.power(args[0], self.exponent(c[1])), node)
             letters = self.letters(c[0])
             if letters:  # CK^2 is C·K² and XX^T is X·Xᵀ: the exponent binds to the last name only
                 head = self.product(letters[:-1], node)
@@ -456,8 +549,11 @@ class _Builder:
             n = self.build(c[0])
             return sp.OneMatrix(n, 1)
         if d == "ddx":
-            var = self.resolve_name(str(c[0]), node)
             target = c[1]
+            named = f"d{self.subscript_text(target)}/d{c[0]}"
+            if named in self.table.names:  # ∂L/∂Y where the statement calls it G
+                return self.table.names[named]
+            var = self.resolve_name(str(c[0]), node)
             while not isinstance(target, Token) and len(target.children) == 1 and target.data != "call":
                 target = target.children[0]
             if isinstance(target, Token) and str(target) in self.table.functions:
@@ -474,10 +570,61 @@ class _Builder:
             for cand in (f"{base}{sub}_{accent}", f"{base}_{accent}{sub}", f"{base}{accent}{sub}"):
                 if cand in self.table.names:
                     return self.table.names[cand]
+            if self.unknowns is not None:
+                return self.fallback(f"{base}_{accent}", node)
             raise self.fail(node, f"unknown symbol '{base}' with a {accent}")
         if d in ("start", "exponent", "subscript") or len(c) == 1:
             return self.build(c[0])
         raise self.fail(node, f"unsupported construct '{d}'")
+
+    def negate(self, v: Any, node: Any) -> Any:
+        if isinstance(v, _Eye):
+            return _Eye(-v.coef)
+        if isinstance(v, _Ones):
+            raise self.fail(node, "the ones vector 1 needs a matrix beside it to take its size", meaning=True)
+        return -v
+
+    def is_function(self, name: str) -> bool:
+        bare = name.rstrip("'").lstrip("\\")
+        return bare in self.table.functions or (bare in FUNCTIONS and bare not in self.table.names) or bare == "mod"
+
+    def apply_function(self, left: Any, right: Any, node: Any) -> Any:
+        """f x and F'(x)^2 read as a function applied: a function's name followed by what it applies to."""
+        from lark import Token, Tree
+
+        tok = left.children[0] if isinstance(left, Tree) and left.data == "name" else left
+        if not (isinstance(tok, Token) and tok.type == "NAME" and self.is_function(str(tok))):
+            return None
+        if isinstance(right, Tree) and right.data == "pow":
+            inner = self.call(str(tok), [self.build(right.children[0])], node)
+            return self.power(inner, self.exponent(right.children[1]))
+        return self.call(str(tok), [self.build(right)], node)
+
+    def factors(self, node: Any) -> list[Any]:
+        if getattr(node, "data", None) == "imul":
+            return [*self.factors(node.children[0]), node.children[1]]
+        return [node]
+
+    def equation(self, sides: list[Any]) -> Any:
+        """'η* = …' and 'p = 1': the right-hand side is the answer. When the left side holds one name the part does
+        not know inside more than that name (2η λ̃ = λ), the equation is solved for it."""
+        rhs = self.build(sides[-1])
+        if len(sides) != 2:
+            return rhs
+        self.unknowns = []
+        try:
+            lhs = self.build(sides[0])
+            unknowns = self.unknowns
+        except (AnswerError, TypeError, ValueError, AttributeError, ArithmeticError):
+            return rhs
+        finally:
+            self.unknowns = None
+        if len(unknowns) != 1 or lhs == unknowns[0] or self.is_matrix(lhs) or self.is_matrix(rhs):
+            return rhs
+        solved = self.sp.solve(self.sp.Eq(lhs, rhs), unknowns[0])
+        if len(solved) != 1:
+            raise MeaningError("the equation does not give one value for its unknown")
+        return solved[0]
 
     def subscript_text(self, node: Any) -> str:
         from lark import Token
@@ -486,6 +633,11 @@ class _Builder:
         return "".join(toks)
 
     def add(self, a: Any, b: Any, node: Any) -> Any:
+        if isinstance(a, _Eye) or isinstance(b, _Eye):
+            eye, other = (a, b) if isinstance(a, _Eye) else (b, a)
+            if not (self.is_matrix(other) and other.shape[0] == other.shape[1]):
+                raise self.fail(node, "the identity I added to something that is not a square matrix", meaning=True)
+            return self.sp.Identity(other.shape[0]) * eye.coef + other
         if isinstance(a, _Ones) or isinstance(b, _Ones):
             raise self.fail(node, "the ones vector 1 needs a matrix beside it to take its size", meaning=True)
         if self.is_matrix(a) != self.is_matrix(b):
@@ -535,6 +687,8 @@ class _Builder:
     def exponent(self, node: Any) -> tuple[str, Any]:
         from lark import Token
 
+        if getattr(node, "data", None) == "pinv_exp":
+            return ("pinv", None)
         if getattr(node, "data", None) == "neg_exp":
             return ("num", -self.number(str(node.children[0]), node))
         kids = node.children
@@ -602,9 +756,23 @@ def _bare_tuple(text: str) -> str:
     return text[1:-1] if comma else text
 
 
+@dataclass(frozen=True)
+class Reading:
+    """An answer as read; ``alternate`` is its value under the other reading of an unbracketed ``a / b c`` (as
+    ``(a / b) c``), when the text has one."""
+
+    value: Any
+    alternate: Any = None
+
+
 def parse_math(text: str, table: SymbolTable, *, commas: bool = False) -> Any:
     """Parse one answer string into a sympy object, or raise AnswerError with the position and the reason (a
     :class:`MeaningError` when the text was read but does not make sense as written)."""
+    return read(text, table, commas=commas).value
+
+
+def read(text: str, table: SymbolTable, *, commas: bool = False) -> Reading:
+    """Parse one answer string (see :func:`parse_math`), with the other reading of any unbracketed division."""
     from lark.exceptions import LarkError, UnexpectedInput
 
     clean = _bare_tuple(preprocess(text, commas=commas))
@@ -621,15 +789,26 @@ def parse_math(text: str, table: SymbolTable, *, commas: bool = False) -> Any:
         raise AnswerError(f"cannot read the answer at column {col} (near '{near}')") from None
     except (LarkError, RecursionError) as exc:
         raise AnswerError(f"cannot read the answer: {type(exc).__name__}") from None
+    builder = _Builder(table)
+    value = _build(builder, tree)
+    alternate = None
+    if builder.ambiguous:
+        other = _Builder(table)
+        other.left_to_right = True
+        alternate = _build(other, tree)
+    return Reading(value, alternate)
+
+
+def _build(builder: _Builder, tree: Any) -> Any:
     import sympy
 
     try:
-        return _Builder(table).build(tree)
+        return builder.build(tree)
     except AnswerError:
         raise
     except RecursionError:
         raise AnswerError("the answer nests too deeply") from None
     except sympy.ShapeError as exc:
         raise MeaningError(f"the shapes do not conform: {str(exc).splitlines()[0][:120]}") from None
-    except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+    except (TypeError, ValueError, AttributeError, ArithmeticError, NotImplementedError) as exc:
         raise AnswerError(f"cannot build the answer: {str(exc).splitlines()[0][:120]}") from None

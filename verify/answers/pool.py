@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from verify.answers.grade import DECIMAL, MEMORY_LIMIT, SIZE_PRODUCT, Answer, Verdict, reference_for
+from verify.answers.grade import MEMORY_LIMIT, Answer, Verdict, raw_facts, reference_for
 from verify.model import Problem
 
 
@@ -29,12 +29,7 @@ def answer_key(answer: Answer) -> str:
     value = answer.value
     if isinstance(value, str) and len(value) <= MAX_CHARS:
         text = value
-        shown: Any = [
-            normalize(text),
-            normalize(text, commas=True),
-            bool(DECIMAL.search(text)),
-            bool(SIZE_PRODUCT.match(text)),
-        ]
+        shown: Any = [normalize(text), normalize(text, commas=True), raw_facts(text)]
     else:
         shown = [type(value).__name__, repr(value)[:100_000]]
     return json.dumps([answer.id, answer.part, shown], ensure_ascii=False)
