@@ -1381,6 +1381,7 @@ PROBLEMS = [
                     checks.torch_check("torch.optim.SGD weight_decay", _check_lambda_tilde_torch),
                 ),
                 symbols=("lambda", "eta"),
+                domain=(("eta", "(0, oo)"), ("lambda", "[0, 1)")),
                 note="torch.optim.SGD(weight_decay=wd) corresponds to λ̃ = wd/2 and to weight decay λ = η·wd.",
             ),
         ),

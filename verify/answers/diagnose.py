@@ -20,7 +20,8 @@ def _expr_diagnosis(claim: Any, ref: Any) -> str:
             return f"off by a factor of {sympy.sstr(ratio)}"
         diff = sympy.factor(sympy.simplify(claim - ref))
         if diff.is_number and diff.is_real:
-            return f"off by {sympy.sstr(diff)}"
+            more = "more" if diff > 0 else "less"
+            return f"{sympy.sstr(abs(diff))} {more} than the answer"
         floors = list(ref.atoms(sympy.floor))
         if floors and equal(claim, ref.xreplace({f: f.args[0] for f in floors})).equal:
             return "the floor is missing"

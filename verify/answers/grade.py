@@ -237,7 +237,7 @@ def _what(v: Any) -> str:
 
 UNIT = re.compile(r"^\s*(.*?\d\}?)\s*(?:\\text\s*\{|\\mathrm\s*\{)?\s*([A-Za-z]{2,}(?:[ -][A-Za-z]+)*)\s*\}?\s*$")
 THOUSANDS_POINT = re.compile(r"^\s*\d{1,3}(\.\d{3})+\s*$")
-SIZE_PRODUCT = re.compile(r"^\s*\$?\s*(\d+)\s*(?:\\times|×|x|\*|\\cdot)\s*(\d+)\s*\$?\s*$")
+SIZE_PRODUCT = re.compile(r"^\s*\$?\s*(\d+)\s*(?:\\times|×|x|X)\s*(\d+)\s*\$?\s*$")
 DECIMAL = re.compile(r"\d\.\d|\d\s*[eE][+-]?\d|\\times\s*10\s*\^|\\cdot\s*10\s*\^|×\s*10")
 
 
@@ -247,8 +247,9 @@ VMATRIX = re.compile(r"\\begin\{[vV]matrix")
 def raw_facts(text: str) -> tuple[bool, ...]:
     """What grading reads from the raw text besides its normalized form (answers that agree on both share a verdict)."""
     return (
-        *tuple(bool(rx.search(text)) for rx in (DECIMAL, SIZE_PRODUCT, THOUSANDS_POINT, VMATRIX, NUMPY_PRINT, UNIT)),
+        *tuple(bool(rx.search(text)) for rx in (DECIMAL, SIZE_PRODUCT, THOUSANDS_POINT, VMATRIX, UNIT)),
         text.strip().lower() in ("none", "no"),
+        _numpy_like(text),
     )
 
 
@@ -311,7 +312,8 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any, others: list[An
         raise Unparsable("expected true or false")
     if kind is Kind.SHAPE:
         shape = _shape_claim(value, table)
-        if len(shape) == len(reference) + 1 and shape[0] == 1 and shape[1:] == tuple(reference):
+        unbatched = len(reference) <= 3  # (C, H, W) or less: one input, where a batch axis of 1 is a fair reading
+        if unbatched and len(shape) == len(reference) + 1 and shape[0] == 1 and shape[1:] == tuple(reference):
             raise Ambiguous(
                 f"{shape} adds a batch axis of 1 to {tuple(reference)}: the part asks for one unbatched input"
             )
@@ -319,7 +321,7 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any, others: list[An
     if kind in (Kind.MATRIX, Kind.VECTOR):
         if isinstance(value, str) and VMATRIX.search(value):
             raise Ambiguous("vmatrix typesets a determinant: the matrix, or its determinant?")
-        if isinstance(value, str) and NUMPY_PRINT.match(value) and "," not in value:
+        if isinstance(value, str) and _numpy_like(value):
             value = _numpy_print(value)
         if isinstance(value, str):
             v = _scalar(value, table)
@@ -376,12 +378,18 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any, others: list[An
     v = _scalar(value, table, others=others)
     if isinstance(v, sympy.Tuple):
         raise Wrong(f"expected one expression, got {_what(v)}")
-    if type(v).__name__ == "_Ones":
-        raise Wrong("the ones vector alone, with no matrix to give its size")
+    if type(v).__name__ in ("_Ones", "_Eye"):
+        raise Wrong("a ones vector or an identity alone, with no matrix to give its size")
+    if isinstance(v, sympy.Order):
+        raise Wrong("a growth class O(·) where a formula is asked")
     return v
 
 
 NUMPY_PRINT = re.compile(r"^[\[\]\s\d.eE+-]+$")
+
+
+def _numpy_like(text: str) -> bool:
+    return bool(NUMPY_PRINT.match(text)) and "[" in text and "," not in text
 
 
 def _numpy_print(text: str) -> list[Any]:
@@ -581,8 +589,9 @@ def eval_fraction(text: str) -> float:
     return float(num) / float(den) if den else float(num)
 
 
-def _valid_points(part: Part, reference: Any) -> Any:
-    """Points inside the statement's domain where the reference is a real number: where comparisons look."""
+def _valid_points(part: Part, *exprs: Any) -> Any:
+    """Points inside the statement's domain where the given expressions are real numbers: where comparisons look, so
+    that a counterexample is a point the question allows, in real numbers."""
     tests = {name: _interval(spec) for name, spec in part.domain}
 
     def valid(point: dict[Any, Any]) -> bool:
@@ -590,11 +599,13 @@ def _valid_points(part: Part, reference: Any) -> Any:
             test = tests.get(s.name)
             if test is not None and not test(float(v)):
                 return False
-        try:
-            val = reference.xreplace(point)
-            return bool(val.is_real is not False)
-        except (TypeError, ValueError, AttributeError):
-            return True
+        for e in exprs:
+            try:
+                if e.xreplace(point).is_real is False:
+                    return False
+            except (TypeError, ValueError, AttributeError):
+                continue
+        return True
 
     return valid
 
@@ -629,7 +640,12 @@ def _equal(part: Part, claim: Any, reference: Any) -> Any:
     a, b = _expand_functions(claim), _expand_functions(reference)
     undefined = any(isinstance(x, sympy.Basic) and x.atoms(sympy.core.function.AppliedUndef) for x in (a, b))
     if not undefined:
-        return equal(a, b, valid=_valid_points(part, b))
+        cmp = equal(a, b, valid=_valid_points(part, a, b))
+        if cmp.equal and cmp.detail.startswith("equal at 0 "):  # the answer is nowhere real where the reference is
+            cmp = equal(a, b, valid=_valid_points(part, b))
+            if not cmp.equal:
+                return replace(cmp, detail="the answer is not a real number inside the question's domain")
+        return cmp
     cmp = None
     for (a2, b2), what in zip(_concrete_functions(a, b), CONCRETE, strict=True):
         cmp = equal(a2, b2, valid=_valid_points(part, b2))

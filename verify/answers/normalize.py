@@ -261,6 +261,8 @@ def normalize(text: str, *, commas: bool = False) -> str:
     text = re.sub(r"[.;,]\s*$", "", text).strip()
     # numbers
     text = _groups(text, commas)
+    if commas:  # numeric parts: 5x5 is 5 times 5 (a size, read as a product)
+        text = re.sub(r"(?<=\d)\s*[xX]\s*(?=\d)", r" \\times ", text)
     text = _scientific(text)
     text = re.sub(r"(?<![\d\w])\.(\d)", r"0.\1", text)
     text = re.sub(r"(\d)\.(?!\d)", r"\1", text)
