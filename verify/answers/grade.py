@@ -646,12 +646,13 @@ def _equal(part: Part, claim: Any, reference: Any) -> Any:
             if not cmp.equal:
                 return replace(cmp, detail="the answer is not a real number inside the question's domain")
         return cmp
-    cmp = None
+    results = []
     for (a2, b2), what in zip(_concrete_functions(a, b), CONCRETE, strict=True):
         cmp = equal(a2, b2, valid=_valid_points(part, b2))
         if not cmp.equal:
             return replace(cmp, detail=f"{cmp.detail}, taking {what} for the unknown function")
-    return cmp
+        results.append(cmp)
+    return replace(results[-1], detail=f"{results[-1].detail}, for two different concrete functions")
 
 
 def _growth(claim: Any, reference: Any) -> tuple[bool, str]:

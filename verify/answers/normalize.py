@@ -100,6 +100,8 @@ SYMBOLS = {
     "∞": r"\infty ",
     "𝟙": r"\ones ",
     "∅": r"\emptyset ",
+    "∑": r"\sum ",
+    "Σ": r"\sum ",
     "′": "'",
     "″": "''",
     "∂": r"\partial ",
@@ -208,6 +210,13 @@ def _unwrap(match: re.Match[str]) -> str:
     return body if len(body) != 1 or cmd not in ("mathrm", "text", "textrm", "rm") else f" {body} "
 
 
+def _prose(match: re.Match[str]) -> str:
+    body = match.group(1).strip()
+    words = re.findall(r"[A-Za-z]+", body)
+    prose = re.fullmatch(r"\(?[A-Za-z][A-Za-z ,.;:'-]*\)?", body) and (len(words) > 1 or body.startswith("("))
+    return " " if prose and body.strip("() ") != "mod" else match.group(0)
+
+
 def _groups(text: str, commas: bool) -> str:
     """Digit groups joined: 397\\,184, 397 184, 1{,}024 (and 9,600 where commas are allowed) are single numbers."""
     seps = _DIGIT_SEP if not commas else _DIGIT_SEP[:-1] + "|,)"
@@ -266,6 +275,8 @@ def normalize(text: str, *, commas: bool = False) -> str:
     text = _scientific(text)
     text = re.sub(r"(?<![\d\w])\.(\d)", r"0.\1", text)
     text = re.sub(r"(\d)\.(?!\d)", r"\1", text)
+    # prose annotations in \text{…} (several words, or words in brackets) are not part of the answer
+    text = re.sub(r"\\(?:text|mbox|textrm|textit)\s*\{([^{}]*)\}", _prose, text)
     # fonts, text and named operators (nested wrappers unwrap from the inside out)
     text = re.sub(r"\\(mathbf|mathbb|boldsymbol|bm)\s+1(?!\d)", r"\\ones ", text)
     text = _derivatives(text)

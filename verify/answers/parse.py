@@ -108,6 +108,9 @@ subscript: "{" expr "}" | NUMBER | NAME
      | "|" expr "|"                    -> absval
      | "\\mathcal{O}" "(" expr ")"      -> bigo
      | "\\infty"                       -> infinity
+     | "\\sum" "_" "{" NAME "=" expr "}" "^" exponent power -> index_sum
+     | "\\sum" "_" "{" NAME "}" power  -> index_sum
+     | "\\sum" "_" NAME power          -> index_sum
      | "\\ones"                        -> ones
      | "\\ones" "_" subscript          -> ones
      | "\\ddx" "{" NAME "}" power      -> ddx
@@ -543,6 +546,8 @@ class _Builder:
             return sp.Order(inner.xreplace({s: t for s in inner.free_symbols if s.name == "t"}), (t, sp.oo))
         if d == "infinity":
             return sp.oo
+        if d == "index_sum":
+            return self.index_sum(str(c[0]), c[-1], node)
         if d == "ones":
             if not c:
                 return _Ones()
@@ -576,6 +581,27 @@ class _Builder:
         if d in ("start", "exponent", "subscript") or len(c) == 1:
             return self.build(c[0])
         raise self.fail(node, f"unsupported construct '{d}'")
+
+    def index_sum(self, index: str, summand: Any, node: Any) -> Any:
+        """Σ_j G_{ij}: a sum over one index of a matrix's entries, as the matrix times a ones vector (row sums, a
+        column; Σ_i G_{ij} gives the column sums as a column, Gᵀ1)."""
+        from lark import Token
+
+        toks = (
+            [t for t in summand.scan_values(lambda v: isinstance(v, Token))]
+            if not isinstance(summand, Token)
+            else [summand]
+        )
+        raw = "".join(str(t) for t in toks).replace("{", "").replace("}", "").replace(" ", "")
+        base, _, sub = raw.partition("_")
+        matrix = self.table.names.get(base) if len(sub) == 2 and index in sub and len(toks) == 1 else None
+        if matrix is None:
+            matrix = self.fallback(base, node) if len(sub) == 2 and index in sub and len(toks) == 1 else None
+        if matrix is None or not self.is_matrix(matrix):
+            raise self.fail(node, "a sum over an index reads only as row or column sums of a matrix's entries")
+        if sub.index(index) == 1:
+            return matrix * self.sp.OneMatrix(matrix.shape[1], 1)
+        return matrix.T * self.sp.OneMatrix(matrix.shape[0], 1)
 
     def negate(self, v: Any, node: Any) -> Any:
         if isinstance(v, _Eye):
