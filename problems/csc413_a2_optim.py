@@ -1360,7 +1360,7 @@ PROBLEMS = [
         id="csc413-a2/2.3.1",
         title="One step with L2 regularization and with weight decay",
         statement="Write w₁ after one GD step from w₀ (a) on the L2-regularized loss (1/n)‖Xw − t‖² + λ̃‖w‖², and (b) on "
-        "the plain loss with weight decay w ← (1 − λ)w − η∇L.",
+        "the plain loss with weight decay w ← (1 − λ)w − η∇L (with a = X w₀ − t, as in 2.2.1).",
         source=f"{SEED}, question 2.3.1",
         topics=("optimization", "regularization"),
         parts=(_l2_part("w1_l2", "l2"), _l2_part("w1_wd", "wd")),

@@ -553,11 +553,16 @@ def _is_matrix_expr(x: Any) -> bool:
 
 
 def _run_checks(part: Part, claim: Any) -> tuple[str, str, str]:
-    """(verdict, method, evidence) from the part's own checks on the claim."""
+    """(verdict, method, evidence) from the part's own checks on the claim; the first failing check decides, and the
+    checks after it are not run."""
     from verify.model import Context, Status
     from verify.runner import run_check
 
-    results = [run_check(c, claim, Context(), limit=None) for c in part.checks]
+    results = []
+    for check in part.checks:
+        results.append(run_check(check, claim, Context(), limit=None))
+        if results[-1].status is Status.FAIL:
+            break
     methods = ", ".join(f"{r.method}: {r.check}" for r in results)
     bad = [r for r in results if r.status is Status.FAIL]
     errs = [r for r in results if r.status is Status.ERROR]
@@ -664,6 +669,22 @@ def _growth(claim: Any, reference: Any) -> tuple[bool, str]:
     ratio = sympy.limit(sympy.simplify(a / b), t, sympy.oo)
     ok = ratio.is_finite is True and ratio != 0
     return ok, f"expected O({sympy.sstr(b)}), given O({sympy.sstr(a)})"
+
+
+EVIDENCE_SECONDS = 1.5  # a check run only for extra evidence on a wrong answer gets this long, then is left out
+
+
+def _first_failure(part: Part, claim: Any) -> str:
+    """The evidence of the first of the part's checks that fails on the claim (the rest are not run); a check that
+    runs past :data:`EVIDENCE_SECONDS` adds nothing."""
+    from verify.model import Context, Status
+    from verify.runner import run_check
+
+    for check in part.checks:
+        result = run_check(check, claim, Context(), limit=EVIDENCE_SECONDS)
+        if result.status is Status.FAIL:
+            return result.evidence
+    return ""
 
 
 def compare(part: Part, claim: Any, reference: Any) -> tuple[str, str, str]:
@@ -859,9 +880,9 @@ def _grade_part(problem: Problem, part: Part, answer: Answer, v: Verdict) -> Non
         if rounded:
             v.evidence = f"{v.evidence}; {rounded}"
         v.diagnosis = "rounded" if rounded else diagnose(part, claim, reference, problem.topics)
-        if part.kind in (Kind.SHAPE, Kind.INT, Kind.MATRIX):  # show what the real layers say as well
-            verdict, _, evidence = _run_checks(part, claim)
-            if verdict == "incorrect" and evidence not in v.evidence:
+        if part.kind in (Kind.SHAPE, Kind.INT, Kind.MATRIX) and not rounded:  # what the real layers say as well
+            evidence = _first_failure(part, claim)
+            if evidence and evidence not in v.evidence:
                 v.evidence = f"{v.evidence}; {evidence}"
 
 
@@ -930,13 +951,23 @@ def grade_isolated(problem: Problem | None, answer: Answer, timeout: float = DEF
 
 
 def warm_up() -> None:
-    """Import what grading uses once, so that forked workers start with it loaded."""
-    import sympy  # noqa: F401
-    import torch  # noqa: F401
+    """Import and first-call what grading uses, once, so that forked workers start with it loaded: the answer
+    grammar, sympy's simplification and limits, torch's convolution kernels and the counting diagnosis."""
+    import sympy
+    import torch
 
+    import verify.answers.diagnose
+    import verify.answers.pool
+    import verify.diagnose
+    import verify.runner  # noqa: F401
     from verify.answers import parse
 
     parse._parser()
+    x = sympy.Symbol("x", positive=True)
+    sympy.simplify(sympy.floor(x / 2) - sympy.Mod(x, 2) + sympy.exp(-x) / (1 + sympy.exp(-x)) ** 2)
+    sympy.limit(sympy.log(x) / x, x, sympy.oo)
+    with torch.no_grad():
+        torch.nn.functional.conv2d(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3))
 
 
 def grade_answers(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from verify.answers.grade import MEMORY_LIMIT, Answer, Verdict, raw_facts, reference_for
-from verify.model import Problem
+from verify.model import Kind, Part, Problem
 
 
 def answer_key(answer: Answer) -> str:
@@ -163,6 +163,19 @@ def _undecided(answer: Answer, why: str) -> Verdict:
     return Verdict(answer.id, answer.part, "undecided", answer.given(), evidence=why)
 
 
+def _parts(problems: dict[str, Problem], answer: Answer) -> list[Part]:
+    problem = problems.get(answer.id)
+    return [p for p in problem.parts if p.key == answer.part] if problem else []
+
+
+def warm_torch_checks() -> None:
+    """The first layer run on a meta tensor loads torch's compiler stack (seconds): do it before forking."""
+    import torch
+
+    with torch.no_grad():
+        torch.relu(torch.zeros(1, device="meta"))
+
+
 def grade_many(
     problems: dict[str, Problem],
     answers: Sequence[Answer],
@@ -184,6 +197,9 @@ def grade_many(
         if problem is not None and part is not None:
             with contextlib.suppress(Exception, CheckTimeout):  # a worker meets the same failure and reports it
                 reference_for(problem, part)
+    kinds = {p.kind for i in firsts for p in _parts(problems, answers[i])}
+    if kinds & {Kind.INT, Kind.SHAPE, Kind.MATRIX, Kind.NETWORK}:
+        warm_torch_checks()  # these parts run real layers (on meta tensors too): loaded once, here, for every worker
     out: list[Verdict | None] = [None] * len(answers)
     unique = [answers[i] for i in firsts]
     members = list(groups.values())
