@@ -28,7 +28,7 @@ SHAPE = (1, 3, 224, 224)
 
 
 def _verify(model: Any) -> tuple[int, int]:
-    from verify.analyze import analyze
+    from verify.count.analyze import analyze
 
     r = analyze(model, SHAPE)
     return r.params, int(r.total_work().macs)
@@ -92,7 +92,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from verify.models import resnet18
+    from verify.count.models import resnet18
 
     torch.manual_seed(0)
     results: dict[str, Any] = {}

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from typing import Any
 
 from verify import checks
+from verify.count.models import register_model
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
 
 SEED = "003_c85582041e1ef3a7.txt"
@@ -94,7 +95,7 @@ def _check_32_symbolic(net: str, what: str, convention: str = NEURON_CONVENTIONS
 
     def check(claim: Any, ctx: Context) -> Outcome:
         from verify.arith import conv
-        from verify.count_parts import index_count
+        from verify.count.parts import index_count
 
         side, ch, total = 32, 3, 0
         sizes: list[tuple[str, int]] = []
@@ -173,7 +174,7 @@ def _part_32(key: str, net: str, what: str) -> Part:
 
 def _rf_factors(measure_fn: Any) -> dict[str, tuple[int, int]]:
     """(before, after) receptive fields of a base chain when one factor changes."""
-    from verify.receptive import AxisLayer as A
+    from verify.count.receptive import AxisLayer as A
 
     base = [A("conv", 3), A("conv", 3)]
     variants = {
@@ -188,7 +189,7 @@ def _rf_factors(measure_fn: Any) -> dict[str, tuple[int, int]]:
 
 
 def _check_33_symbolic(claim: Any, ctx: Context) -> Outcome:
-    from verify.receptive import closed_form
+    from verify.count.receptive import closed_form
 
     res = _rf_factors(lambda chain: closed_form(chain)[-1])
     ok = all(a != b for a, b in res.values())
@@ -203,7 +204,7 @@ def _check_33_torch(claim: Any, ctx: Context) -> Outcome:
     import torch
     import torch.nn as nn
 
-    from verify.receptive import measure
+    from verify.count.receptive import measure
 
     def real(chain: Any) -> int:
         mods: OrderedDict[str, nn.Module] = OrderedDict()
@@ -289,7 +290,7 @@ def _check_43_symbolic(what: str, side: int) -> Any:
         import sympy
 
         from verify.arith import conv
-        from verify.arith.counts import conv2d_work
+        from verify.count.conventions import conv2d_work
         from verify.symbolic import equal
 
         NIC, NF, NC, k = sympy.symbols(COUNT_SYMS, integer=True, positive=True)
@@ -439,3 +440,9 @@ PROBLEMS = [
         ),
     ),
 ]
+
+register_model(
+    "pool-upsample-net",
+    lambda: pool_upsample_net(1, 32, 24, 3, device="cpu"),
+    "csc413-a2/4.3 with NIC=1, NF=32, NC=24, k=3 (1,1,32,32)",
+)

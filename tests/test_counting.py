@@ -12,13 +12,13 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verify.analyze import analyze, flop_counter_agreement, layer_work
-from verify.arith.counts import Convention, backward_work, conv2d_work, conv_transpose2d_work
 from verify.cli import main
-from verify.diagnose import diagnose
-from verify.instrumented import backward_multiplies, conv2d_counted, max_pool2d_counted
-from verify.models import resnet18, small_zoo
-from verify.receptive import AxisLayer, measure_axes, positive_copy, propagate
+from verify.count.analyze import analyze, flop_counter_agreement, layer_work
+from verify.count.conventions import Convention, backward_work, conv2d_work, conv_transpose2d_work
+from verify.count.diagnose import diagnose
+from verify.count.instrumented import backward_multiplies, conv2d_counted, max_pool2d_counted
+from verify.count.models import resnet18, small_zoo
+from verify.count.receptive import AxisLayer, measure_axes, positive_copy, propagate
 
 # ---- a brute-force count: reference implementations that count their own multiplies -----------------------------
 
@@ -157,7 +157,7 @@ def test_training_totals_equal_torch_flop_counter(make, shape):
     """Forward + backward over the whole model equals torch's flop counter, once torch's over-count of grouped weight
     gradients ((g − 1) × the forward FLOPs per grouped layer) is taken out. Totals are compared: torch attributes the
     backward of a branch to the wrong module, so its per-module backward figures are not reliable."""
-    from verify.analyze import torch_flops
+    from verify.count.analyze import torch_flops
 
     model = make()
     result = analyze(model, shape, Convention("flops"), training=True)
@@ -233,7 +233,7 @@ def test_zoo_receptive_fields_match_gradient_support():
 def test_resnet18_receptive_fields_through_residual_blocks():
     """Containers and branches: a residual stage's output sees the union of its branches (43 after layer1, 99 after
     layer2: the closed form 7, 11, then +8 per 3×3 convolution at stride 4 and +16, +32 at stride 8)."""
-    from verify.receptive import measure_layers
+    from verify.count.receptive import measure_layers
 
     fields = measure_layers(resnet18(), (1, 3, 128, 128), ["0", "3", "4.0", "4", "5.0.conv1", "5", "4.0.relu"])
     sizes = {name: (rh.max, rw.max, rh.lower_bound) for name, (rh, rw, _) in fields.items()}

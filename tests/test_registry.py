@@ -101,3 +101,17 @@ def test_missing_bank_folder(tmp_path):
 
 def test_natural_order():
     assert sorted(["q10", "q2", "2.10", "2.9"], key=natural_key) == ["2.9", "2.10", "q2", "q10"]
+
+
+def test_library_never_imports_the_bank() -> None:
+    """The bank registers what it needs (networks by name) with the library; only the registry discovers problems/."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parents[1] / "verify"
+    offenders = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if p.name != "registry.py" and re.search(r"^\s*(from|import)\s+problems\b", p.read_text(), re.M)
+    ]
+    assert offenders == []

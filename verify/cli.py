@@ -398,6 +398,47 @@ def grade_cmd(
     )
 
 
+@app.command("variant")
+def variant_cmd(
+    problem_id: Annotated[
+        str | None, typer.Argument(metavar="ID", help="A parametrized problem id, e.g. cpen455-hw2/2.2.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, max=10**12 - 1, help="The instance's seed.")] = None,
+    count: Annotated[int, typer.Option("--count", min=1, max=500, help="Instances, from --seed on.")] = 1,
+    out: Annotated[Path, typer.Option("--out", help="Folder for one sub-folder per instance.")] = Path("variants"),
+    list_ids: Annotated[bool, typer.Option("--list", help="List the parametrized problems and exit.")] = False,
+    bank: BankOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """New instances of a parametrized question: per instance a folder with the statement (drawn numbers), the answer
+    key derived and passed through the question's own checks, and an empty answer file. An instance whose checks do
+    not all pass is never written; the next seed is drawn instead and the refusal reported."""
+    from verify import variants
+
+    b = _bank(bank)
+    if list_ids:
+        for pid in variants.parametrized_ids(b):
+            print(pid)
+        return
+    if problem_id is None or seed is None:
+        raise VerifyError("give a problem id and --seed N (or --list)")
+    result = variants.emit(b, problem_id, seed, count)
+    folders = [variants.write_instance(item, out) for item in result.emitted]
+    if as_json:
+        doc = {
+            "instances": [
+                {**variants.instance_json(i), "folder": str(f)} for i, f in zip(result.emitted, folders, strict=True)
+            ],
+            "refused": [{"seed": s, "why": why} for s, why in result.refused],
+        }
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    for s, why in result.refused:
+        print(f"seed {s} refused (its checks did not all pass: {why}); the next seed was drawn")
+    for item, folder in zip(result.emitted, folders, strict=True):
+        print(f"{item.problem.id}: {item.output.counts()['pass']} checks passed → {folder}")
+
+
 class Unit(StrEnum):
     macs = "macs"
     flops = "flops"
@@ -447,18 +488,19 @@ def count_cmd(
 ) -> None:
     """Count any network: per-layer output shape, parameters, MACs/FLOPs under a named convention, outputs, and
     receptive fields (min, max and stride over output positions)."""
-    from verify.models import NAMED, load_model
+    from verify.count.models import load_model, named_models
 
+    load_bank()  # the bank registers the networks its questions are about
     if list_models:
-        for name, (_, what) in NAMED.items():
+        for name, (_, what) in named_models().items():
             print(f"{name:20s} {what}")
         return
     if not model:
         raise VerifyError("give a model: path/to/file.py:factory or a named model (--list-models)")
     if not input_shape:
         raise VerifyError("give --input, e.g. --input 1,3,224,224")
-    from verify.analyze import analyze
-    from verify.arith.counts import Convention
+    from verify.count.analyze import analyze
+    from verify.count.conventions import Convention
 
     shape = parse_shape(input_shape)
     module, name = load_model(model)
@@ -509,7 +551,7 @@ def count_cmd(
 def _receptive_fields(module: Any, shape: tuple[int, ...], result: Any) -> None:
     """Measure every layer's receptive field (containers too: a residual block's output sees the union of its
     branches) and the model output's, by gradient support, from one forward pass."""
-    from verify.receptive import measure_layers
+    from verify.count.receptive import measure_layers
 
     if len(shape) != 4:
         return
@@ -538,7 +580,7 @@ def _receptive_fields(module: Any, shape: tuple[int, ...], result: Any) -> None:
 def _print_count(result: Any, training: bool) -> None:
     from rich.table import Table
 
-    from verify.arith.counts import Convention
+    from verify.count.conventions import Convention
 
     caption = result.convention.describe() + (
         "; backward: input and weight gradients of conv/linear layers, element-wise backward not counted"

@@ -258,6 +258,20 @@ def chain_shapes(layers: Sequence[Layer], input_shape: tuple[int, ...]) -> list[
     return out
 
 
+def materialized(layers: Sequence[Layer], in_channels: int, side: int) -> Callable[[], Any]:
+    """A factory for the spec's model on the CPU, its lazy linear layer sized by one pass at ``side``×``side``."""
+
+    def make() -> Any:
+        import torch
+
+        model = build_model(layers, in_channels, device="cpu")
+        with torch.no_grad():
+            model(torch.zeros(1, in_channels, side, side))
+        return model
+
+    return make
+
+
 def build_model(
     layers: Sequence[Layer], in_channels: int, device: str = "meta", in_override: Mapping[str, int] | None = None
 ) -> Any:

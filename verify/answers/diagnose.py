@@ -55,8 +55,8 @@ def _number_diagnosis(claim: int, ref: int, counting: bool) -> str:
 
 
 def _count_diagnosis(part: Part, claim: int) -> str:
-    """The counting conventions and slips that give this number on the part's real model (verify.diagnose)."""
-    from verify.diagnose import diagnose as count_diagnose
+    """The counting conventions and slips that give this number on the part's real model (verify.count.diagnose)."""
+    from verify.count.diagnose import diagnose as count_diagnose
 
     assert part.network is not None
     model, shape = part.network()

@@ -958,7 +958,7 @@ def warm_up() -> None:
 
     import verify.answers.diagnose
     import verify.answers.pool
-    import verify.diagnose
+    import verify.count.diagnose
     import verify.runner  # noqa: F401
     from verify.answers import parse
 
@@ -981,7 +981,8 @@ def grade_answers(
     (:mod:`verify.answers.pool`)."""
     from verify.answers.pool import grade_many
 
-    return grade_many({p.id: p for p in bank.problems}, answers, timeout, jobs, on_done)
+    problems = {i: bank.find(i) for i in {a.id for a in answers}}  # ids of variants (ID@seed=N) too
+    return grade_many({i: p for i, p in problems.items() if p is not None}, answers, timeout, jobs, on_done)
 
 
 def summary(verdicts: list[Verdict]) -> dict[str, int]:

@@ -147,7 +147,7 @@ def with_bias(layers: Sequence[Layer]) -> tuple[Layer, ...]:
 
 
 def axis_layers(layers: Sequence[Layer]) -> list[tuple[str, Any]]:
-    from verify.receptive import AxisLayer
+    from verify.count.receptive import AxisLayer
 
     out = []
     for x in layers:
@@ -166,7 +166,7 @@ def rf_parts(
     """Receptive-field side of each named layer's units (the largest over positions; the range is in the evidence).
 
     A fully connected layer sees the whole input: its answer is the input's side."""
-    from verify.receptive import propagate
+    from verify.count.receptive import propagate
 
     side = input_shape[-1]
     axis = axis_layers(layers)
@@ -204,7 +204,7 @@ def rf_parts(
 
     def torch_for(key: str) -> Callable[[Any, Context], Outcome]:
         def check(claim: Any, ctx: Context) -> Outcome:
-            from verify.receptive import measure
+            from verify.count.receptive import measure
 
             thin = tuple(replace(x, out=2) if x.kind in ("conv", "dwconv", "tconv") else x for x in layers)
             model = build_model(thin, 2, device="cpu")

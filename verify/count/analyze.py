@@ -2,8 +2,8 @@
 
 Shapes and counts come from one forward pass on meta tensors (a 100×3×512×512 input costs nothing): forward hooks on
 every module record input and output shapes, and each leaf layer's work is computed from
-:mod:`verify.arith.counts`. Data (:class:`LayerInfo`), totals (:class:`Analysis`) and rendering (the CLI) are kept
-apart. Receptive fields are measured separately (:mod:`verify.receptive`).
+:mod:`verify.count.conventions`. Data (:class:`LayerInfo`), totals (:class:`Analysis`) and rendering (the CLI) are kept
+apart. Receptive fields are measured separately (:mod:`verify.count.receptive`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from verify.arith.counts import (
+from verify.count.conventions import (
     Convention,
     Work,
     backward_work,

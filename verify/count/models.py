@@ -82,55 +82,37 @@ def small_zoo() -> Any:
     )
 
 
-def _bank_model(name: str) -> Callable[[], Any]:
-    def make() -> Any:
-        if name == "pool-upsample-net":
-            from problems.csc413_a2_counts import pool_upsample_net
-
-            return pool_upsample_net(1, 32, 24, 3, device="cpu")
-        if name == "vu-fixed-net":
-            from problems.vu_dl_a3_conv import fixed_net
-
-            return fixed_net("cpu")
-        import torch
-
-        from verify.conv_parts import build_model
-
-        if name == "lenet5":
-            from problems.csc420_a2_counts import LENET
-
-            model, side, ch = build_model(LENET, 1, device="cpu"), 32, 1
-        else:
-            from problems.cpen455_hw2_conv import NET
-            from problems.cpen455_hw2_counts import NET7
-
-            model, side, ch = build_model(NET if name == "cpen455-classifier" else NET7, 3, device="cpu"), 512, 3
-        with torch.no_grad():  # materialize the lazy linear layer for the question's input size
-            model(torch.zeros(1, ch, side, side))
-        return model
-
-    return make
-
-
-NAMED: dict[str, tuple[Callable[[], Any], str]] = {
+BUILTIN: dict[str, tuple[Callable[[], Any], str]] = {
     "resnet18": (resnet18, "ResNet-18 built from torch.nn (input 1,3,224,224)"),
     "zoo": (small_zoo, "depthwise, grouped, dilated, transposed conv, pooling, upsampling, residual (1,3,32,32)"),
-    "lenet5": (_bank_model("lenet5"), "csc420-a2/q5 LeNet-5 (1,1,32,32)"),
-    "pool-upsample-net": (_bank_model("pool-upsample-net"), "csc413-a2/4.3 with NIC=1, NF=32, NC=24, k=3 (1,1,32,32)"),
-    "vu-fixed-net": (_bank_model("vu-fixed-net"), "vu-dl-a3/q15 fixed-resolution MNIST net (1,1,28,28)"),
-    "cpen455-classifier": (_bank_model("cpen455-classifier"), "cpen455-hw2/2.2 classifier (100,3,512,512)"),
-    "cpen455-q7": (_bank_model("cpen455-q7"), "cpen455-hw2/7 network with a transposed conv (100,3,512,512)"),
 }
+
+_REGISTERED: dict[str, tuple[Callable[[], Any], str]] = {}
+
+
+def register_model(name: str, factory: Callable[[], Any], description: str) -> None:
+    """Make a network known to ``verify count`` by name. The bank's problem modules register the networks their
+    questions are about; the library itself never imports the bank."""
+    known = _REGISTERED.get(name) or BUILTIN.get(name)
+    if known is not None and (known[0].__module__, known[1]) != (factory.__module__, description):
+        raise VerifyError(f"model name '{name}' is registered twice")  # a module imported again may re-register
+    _REGISTERED[name] = (factory, description)
+
+
+def named_models() -> dict[str, tuple[Callable[[], Any], str]]:
+    """Every model known by name: the built-in ones and those registered (by the bank, once it is loaded)."""
+    return {**BUILTIN, **_REGISTERED}
 
 
 def load_model(spec: str) -> tuple[Any, str]:
     """A model from a bank name or from ``path/to/file.py:factory`` (a function returning an nn.Module)."""
     import torch.nn as nn
 
-    if spec in NAMED:
-        return NAMED[spec][0](), spec
+    named = named_models()
+    if spec in named:
+        return named[spec][0](), spec
     if ":" not in spec:
-        raise VerifyError(f"unknown model '{spec}': give path/to/file.py:factory or one of {', '.join(NAMED)}")
+        raise VerifyError(f"unknown model '{spec}': give path/to/file.py:factory or one of {', '.join(named)}")
     path_text, factory = spec.rsplit(":", 1)
     path = Path(path_text)
     if not path.is_file():

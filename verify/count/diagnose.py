@@ -11,8 +11,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from verify.analyze import Analysis, analyze
-from verify.arith.counts import Convention, Work
+from verify.count.analyze import Analysis, analyze
+from verify.count.conventions import Convention, Work
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,13 @@
+"""Counting any network: per-layer facts (output shapes, parameters, work under named conventions, receptive fields),
+the conventions that turn work into a number, and the reference layers and diagnoses built on them.
+
+- :mod:`verify.count.conventions`: units of work (MACs, FLOPs, exact operations) and the per-layer formulas.
+- :mod:`verify.count.analyze`: the facts of any ``nn.Module`` on meta tensors.
+- :mod:`verify.count.receptive`: receptive fields.
+- :mod:`verify.count.instrumented`: reference layers that count their own operations.
+- :mod:`verify.count.diagnose`: re-counting a network under every convention and common slip.
+- :mod:`verify.count.models`: networks known by name (the bank registers its own) and loading a user's factory.
+- :mod:`verify.count.parts`: ready-made bank parts for counting questions.
+
+Nothing here imports the bank (``problems/``).
+"""
