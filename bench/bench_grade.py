@@ -187,19 +187,21 @@ def main() -> None:
             "forty": median_time([verify, "check", str(forty), "--json", "--jobs", str(args.jobs)], args.repeat),
             "hostile": median_time([verify, "check", str(hostile), "--json"], args.repeat),
         }
-    ratio = times["forty"] / times["floor"]
+    ratio = times["forty"] / times["one"]
     rows = [
         "| measure | value | goal | met |",
         "|---|---:|---:|---|",
         f"| class: files, answers | {args.files} files, {n_answers} answers, {distinct} distinct lines |  |  |",
         f"| `verify grade --jobs {args.jobs}` wall time | {elapsed:.1f} s |  |  |",
         f"| throughput | {n_answers / elapsed:.0f} answers/s | ≥ 300 | {'yes' if n_answers / elapsed >= 300 else '**no**'} |",
-        f'| start-up floor: `python -c "import torch, sympy"` | {times["floor"]:.2f} s |  |  |',
-        f"| `verify check` on a file of 1 answer | {times['one']:.2f} s ({times['one'] / times['floor']:.2f}× floor) |  |  |",
+        f'| `python -c "import torch, sympy"` | {times["floor"]:.2f} s |  |  |',
+        f"| start-up floor: `verify check` on a file of 1 answer | {times['one']:.2f} s "
+        f"({times['one'] / times['floor']:.2f}× the imports) |  |  |",
         f"| `verify check` on a file of {n_forty} answers (notation corpus, {n_forty} parts) | {times['forty']:.2f} s "
-        f"({ratio:.2f}× floor) | ≤ 2× floor | {'yes' if ratio <= 2 else '**no**'} |",
+        f"({ratio:.2f}× floor, {times['forty'] / times['floor']:.2f}× the imports) | ≤ 2× floor | "
+        f"{'yes' if ratio <= 2 else '**no**'} |",
         f"| `verify check` on a file of {len(TARGETS)} hostile answers | {times['hostile']:.2f} s "
-        f"({times['hostile'] / times['floor']:.2f}× floor) |  |  |",
+        f"({times['hostile'] / times['one']:.2f}× floor) |  |  |",
     ]
     table = "\n".join(rows)
     where = (
