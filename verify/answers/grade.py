@@ -238,7 +238,7 @@ def _what(v: Any) -> str:
 UNIT = re.compile(r"^\s*(.*?\d\}?)\s*(?:\\text\s*\{|\\mathrm\s*\{)?\s*([A-Za-z]{2,}(?:[ -][A-Za-z]+)*)\s*\}?\s*$")
 THOUSANDS_POINT = re.compile(r"^\s*\d{1,3}(\.\d{3})+\s*$")
 SIZE_PRODUCT = re.compile(r"^\s*\$?\s*(\d+)\s*(?:\\times|×|x|X)\s*(\d+)\s*\$?\s*$")
-DECIMAL = re.compile(r"\d\.\d|\d\s*[eE][+-]?\d|\\times\s*10\s*\^|\\cdot\s*10\s*\^|×\s*10")
+DECIMAL = re.compile(r"\d\.\d|\d\s*[eE][+-]?\d|\\times\s*10\s*\^|\\cdot\s*10\s*\^|×\s*10|\\approx|≈|\\sim")
 
 
 VMATRIX = re.compile(r"\\begin\{[vV]matrix")

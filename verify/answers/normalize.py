@@ -106,6 +106,7 @@ SYMBOLS = {
     "″": "''",
     "∂": r"\partial ",
     "≡": "=",
+    "≈": "=",
 }
 # \operatorname{…} and \text{…} contents that are functions the grammar knows as commands
 FUNCTION_WORDS = (
@@ -220,7 +221,7 @@ def _prose(match: re.Match[str]) -> str:
 def _groups(text: str, commas: bool) -> str:
     """Digit groups joined: 397\\,184, 397 184, 1{,}024 (and 9,600 where commas are allowed) are single numbers."""
     seps = _DIGIT_SEP if not commas else _DIGIT_SEP[:-1] + "|,)"
-    pattern = re.compile(rf"(?<![\d.,^_{{])(\d{{1,3}})((?:{seps}\d{{3}})+)(?![\d])(?!\.\d)")
+    pattern = re.compile(rf"(?<![\d.,^_{{])(\d{{1,3}})((?:{seps}\d{{3}})+)(?![\d])")
 
     def join(m: re.Match[str]) -> str:
         return m.group(1) + re.sub(r"\D", "", m.group(2))
@@ -268,6 +269,9 @@ def normalize(text: str, *, commas: bool = False) -> str:
     text = re.sub(r"\\(displaystyle|textstyle|limits|nolimits)(?![A-Za-z])", " ", text)
     text = re.sub(r"\\(left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|Bigg)(?![A-Za-z])\s*\.?", "", text)
     text = re.sub(r"[.;,]\s*$", "", text).strip()
+    text = re.sub(r"\\(?:approx|simeq|sim)(?![A-Za-z])", "=", text)  # ≈ 3.97e5: read, and graded as rounded
+    text = re.sub(r"^=+\s*", "", text)
+    text = re.sub(r"(?<![A-Za-z])(?:math|np|numpy|torch|sympy|sp|F)\.(?=[A-Za-z])", "", text)  # code: math.floor(…)
     # numbers
     text = _groups(text, commas)
     if commas:  # numeric parts: 5x5 is 5 times 5 (a size, read as a product)

@@ -62,6 +62,7 @@ GRAMMAR = r"""
 ?term: implicit
      | term MULOP signed    -> mul
      | term "/" signed      -> div
+     | term "//" signed     -> floordiv
 
 ?signed: "-" signed         -> neg
        | "+" signed
@@ -124,7 +125,7 @@ row: expr ("&" expr)*
 
 MODOP: "\\bmod"
 MULOP: "*"
-FRAC: "\\frac" | "\\dfrac" | "\\tfrac"
+FRAC: "\\frac" | "\\dfrac" | "\\tfrac" | "\\cfrac"
 TILDE: "\\tilde" | "\\hat" | "\\bar" | "\\check"
 TCMD: "\\top"
 FUNCCMD: /\\(sigma|tanh|sech|csch|sinh|cosh|coth|log|ln|exp|sin|cos|tan|sec|csc|cot|arctan|max|min|floor|ceil|abs|sigmoid|softplus|relu|ReLU|sign|sgn)(?![A-Za-z])/
@@ -476,6 +477,8 @@ class _Builder:
                 values.append(applied if applied is not None else self.build(factors[i]))
                 i += 2 if applied is not None else 1
             return self.product(values, node)
+        if d == "floordiv":  # a // b, as code writes the floor of a quotient
+            return sp.floor(self.scalarize(self.divide(self.build(c[0]), self.build(c[1]), node)))
         if d == "div":
             right = c[1]
             if getattr(right, "data", None) == "imul":
