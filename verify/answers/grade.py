@@ -305,6 +305,8 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any, others: list[An
             from verify.answers.normalize import normalize
 
             word = normalize(value).strip("{}() ").lower()
+            first = re.match(r"^(true|false|yes|no)\b[\s,.;:!-]", word + " ")  # "No, it does not."
+            word = first.group(1) if first else word
             if word in ("true", "yes", "t", "y", "1", "convex"):
                 return True
             if word in ("false", "no", "f", "n", "0", "not convex"):
@@ -486,7 +488,12 @@ def _set_claim(part: Part, value: Any, reference: Any, table: Any) -> Any:
     if items is None:
         return ("member", None)
     if members and isinstance(members[0], str):  # a set of names, such as reduced axes
-        return ("set", frozenset(_axis(str(i), part.symbols) for i in items))
+        names = [_axis(str(i), part.symbols) for i in items]
+        runs = [n for n in names if n not in part.symbols and all(_axis(ch, part.symbols) in part.symbols for ch in n)]
+        for run in runs:  # BHW: a run of one-letter axis names
+            names.remove(run)
+            names += [_axis(ch, part.symbols) for ch in run]
+        return ("set", frozenset(names))
 
     def item(x: Any) -> Any:
         if isinstance(x, list):
