@@ -1,0 +1,62 @@
+"""The operator trace both counting and receptive fields are built on: identities, module attribution, fallback."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+from verify import VerifyError
+from verify.count.trace import trace
+
+
+class _Parent(nn.Module):
+    """Uses its child's weight directly (the child's forward never runs), then an in-place ReLU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.child = nn.Linear(4, 3)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> dict[str, object]:
+        y = torch.nn.functional.linear(x, self.child.weight)
+        z = self.act(y)
+        return {"logits": z, "pair": (y, z.sum())}
+
+
+def test_attribution_identities_and_output_paths() -> None:
+    t = trace(_Parent(), [torch.zeros(2, 4)])
+    assert t.device == "meta"
+    mm = next(c for c in t.calls if c.name == "mm")
+    assert mm.module == ""  # the parent ran it, with the child's weight
+    weight_uid = next(u for u, n in t.params.items() if n == "child.weight")
+    transposed = next(c for c in t.calls if c.name == "t")
+    assert transposed.tensors()[0].uid == weight_uid
+    relu = next(c for c in t.calls if c.name == "relu_")
+    assert relu.module == "act"
+    assert relu.tensors()[0].uid == mm.outputs[0].uid
+    assert relu.outputs[0].uid != mm.outputs[0].uid  # in place: a new identity after the operator
+    paths = dict(t.outputs)
+    assert set(paths) == {"logits", "pair.0", "pair.1"}
+    assert paths["logits"].uid == relu.outputs[0].uid
+    assert paths["pair.1"].shape == ()
+    uids = [o.uid for c in t.calls for o in c.outputs]
+    assert len(uids) == len(set(uids))  # every output is a fresh identity
+    assert [m.name for m in t.modules] == ["act", ""]
+
+
+def test_meta_failure_falls_back_to_real_tensors() -> None:
+    class Dynamic(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * 2 if x.sum().item() > -1e9 else x
+
+    t = trace(Dynamic(), [torch.zeros(3, 5)])
+    assert t.device == "cpu" and t.fallback_reason  # .item() has no value on meta tensors
+    assert any(c.name == "mul" for c in t.calls)
+    with pytest.raises(VerifyError):
+        trace(Dynamic(), [torch.zeros(3, 5)], device="meta")
+
+
+def test_a_model_that_cannot_run_is_one_verify_error() -> None:
+    with pytest.raises(VerifyError, match="cannot run on input"):
+        trace(nn.Linear(4, 3), [torch.zeros(2, 5)])
