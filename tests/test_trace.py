@@ -91,3 +91,20 @@ def test_remembered_meta_kernels_give_the_same_trace() -> None:
     relu = next(c for c in second.calls if c.name == "relu_")
     flatten_input = next(c for c in second.calls if c.name == "view").tensors()[0]
     assert flatten_input.uid == relu.outputs[0].uid  # the mutated tensor flowed on
+
+
+def test_remembered_meta_kernels_follow_the_default_dtype() -> None:
+    class Made(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + torch.zeros(3, device=x.device)
+
+    before = torch.get_default_dtype()
+    try:
+        dtypes = []
+        for dtype in (torch.float32, torch.float64):
+            torch.set_default_dtype(dtype)
+            made = next(c for c in trace(Made(), [torch.zeros(2, 3)]).calls if c.name == "zeros")
+            dtypes.append(made.outputs[0].dtype)
+    finally:
+        torch.set_default_dtype(before)
+    assert dtypes == ["float32", "float64"]

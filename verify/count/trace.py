@@ -222,7 +222,8 @@ def _meta_call(func: Any, args: Any, kwargs: Any) -> Any:
     import torch
     from torch.utils._pytree import tree_flatten, tree_unflatten
 
-    key = _meta_key((str(func), args, tuple(sorted(kwargs.items()))))
+    # torch's default dtype is part of the key: factories called with dtype=None consult it
+    key = _meta_key((str(func), torch.get_default_dtype(), args, tuple(sorted(kwargs.items()))))
     if key is _NOT_KEYABLE:
         return func(*args, **kwargs)
     known = _META_CACHE.get(key)
