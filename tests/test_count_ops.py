@@ -165,6 +165,18 @@ def test_recurrent_layers_equal_their_gate_formula(kind: str) -> None:
     assert cpu.total_work() == meta.total_work() and cpu.uncounted == {}
 
 
+def test_a_bare_layer_is_its_own_row_and_its_recurrent_backward_follows_the_data() -> None:
+    """A model with no submodules is one row. Its backward: the input projection needs only its weight gradient; the
+    hidden projection of the first step too (the initial state is zeros, needing no gradient), later steps both."""
+    t, b, i, h = 5, 2, 4, 8
+    result = analyze(nn.LSTM(i, h), (t, b, i), training=True)
+    (row,) = result.layers
+    assert row.name == "" and row.outputs == t * b * h + 2 * b * h  # the output sequence, h_n and c_n
+    per_step_in, per_step_hidden = b * 4 * h * i, b * 4 * h * h
+    assert row.work.macs == t * (per_step_in + per_step_hidden)
+    assert row.backward.macs == t * per_step_in + per_step_hidden + (t - 1) * 2 * per_step_hidden
+
+
 def test_fused_lstm_is_the_operator_counted_on_cpu() -> None:
     model = nn.LSTM(4, 5, dtype=torch.float32).eval()  # the fused CPU kernel takes float32 only
     with torch.no_grad():
@@ -286,23 +298,45 @@ def test_bias_adds_of_every_operator() -> None:
     assert result.total() == (2 * 5 * 3 * 4 + 2 * 5 * 2 * 3) + (2 * 5 * 3 + 2 * 5 * 3 + 2 * 2 * 5)
 
 
-def test_mutant_formula_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A convolution formula that forgets the groups, or counts a transposed convolution per output, fails the
-    formula tests above."""
+def _zero(call, ctx):  # type: ignore[no-untyped-def]
     from verify.count import ops
+
+    return ops.Work(), [], None, "free"
+
+
+@pytest.mark.parametrize(
+    ("operator", "check"),
+    [
+        ("bmm", lambda: test_multihead_attention_train_and_eval()),
+        ("_native_multi_head_attention", lambda: test_multihead_attention_train_and_eval()),
+        ("mkldnn_rnn_layer", lambda: test_recurrent_layers_equal_their_gate_formula("LSTM")),
+        ("upsample_bilinear2d", lambda: test_interpolation_taps("bilinear", 2, 7)),
+        ("native_batch_norm", lambda: test_normalization_and_pooling_under_count_flags()),
+        ("_scaled_dot_product_flash_attention_for_cpu", lambda: test_functional_matmul_einsum_sdpa()),
+    ],
+)
+def test_an_operator_taken_as_free_is_caught(monkeypatch: pytest.MonkeyPatch, operator: str, check) -> None:  # type: ignore[no-untyped-def]
+    """Each formula matters: with it replaced by "no work", the test that covers it fails."""
+    from verify.count import ops
+
+    monkeypatch.setitem(ops.FORMULAS, operator, _zero)
+    with pytest.raises(AssertionError):
+        check()
+
+
+def test_an_ungrouped_convolution_formula_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A convolution formula that forgets to divide by the groups fails the formula test."""
+    from verify.count import ops
+
+    original = ops.FORMULAS["convolution"]
 
     def ungrouped(call, ctx):  # type: ignore[no-untyped-def]
         work, products, bias, kind = original(call, ctx)
         return ops.Work(macs=work.macs * call.args[-1], dots=work.dots), products, bias, kind
 
-    original = ops.FORMULAS["convolution"]
     monkeypatch.setitem(ops.FORMULAS, "convolution", ungrouped)
     with pytest.raises(AssertionError):
         test_conv1d_conv3d_and_transposed()
-    monkeypatch.setitem(ops.FORMULAS, "convolution", original)
-    monkeypatch.setitem(ops.FORMULAS, "bmm", ops.FORMULAS["view"])  # the attention products taken as free
-    with pytest.raises(AssertionError):
-        test_multihead_attention_train_and_eval()
 
 
 # ---- the command: inputs of any rank and kind, outputs of any structure, faults -----------------------------------
