@@ -211,10 +211,27 @@ def test_multihead_attention_train_and_eval() -> None:
         with FlopCounterMode(display=False) as counter:
             model.eval()(torch.zeros(b, length, e))
     assert counter.get_total_flops() == 0
-    assert analyze(model, (b, length, e), train_mode=True).total_work().macs == expected
+    decomposed = analyze(model, (b, length, e), train_mode=True)
+    assert decomposed.total_work() == fused.total_work()  # bias adds, scaling, softmax, head averaging alike
     assert fused.total_work().bias_outputs == 4 * b * length * e
     out_proj = next(x for x in fused.layers if x.name == "attn.out_proj")
     assert out_proj.note == "weights used by attn" and out_proj.count == 0
+
+
+def test_fused_encoder_layer_equals_the_decomposed_one() -> None:
+    """nn.TransformerEncoderLayer in eval mode on real CPU tensors is one fused operator; on meta tensors it is
+    decomposed. Both count 4·B·L·E² (projections) + 2·B·L²·E (attention) + 2·B·L·E·F (feed-forward) MACs, and the same
+    bias adds, normalization and element-wise work."""
+    b, length, e, f = 2, 5, 16, 32
+    model = nn.TransformerEncoderLayer(e, 4, f, batch_first=True, dtype=torch.float32)
+    every = Convention("macs", bias=True, batchnorm=True, elementwise=True)
+    fused = analyze(model, (b, length, e), every, device="cpu")
+    with torch.no_grad():
+        ops_run = {c.name for c in trace(model.eval(), [torch.zeros(b, length, e)], device="cpu").calls}
+    assert "_transformer_encoder_layer_fwd" in ops_run
+    decomposed = analyze(model, (b, length, e), every)
+    assert fused.total_work() == decomposed.total_work()
+    assert fused.total_work().macs == 4 * b * length * e * e + 2 * b * length * length * e + 2 * b * length * e * f
 
 
 def test_cross_attention_counts_query_and_key_lengths() -> None:
@@ -313,6 +330,7 @@ def _zero(call, ctx):  # type: ignore[no-untyped-def]
         ("upsample_bilinear2d", lambda: test_interpolation_taps("bilinear", 2, 7)),
         ("native_batch_norm", lambda: test_normalization_and_pooling_under_count_flags()),
         ("_scaled_dot_product_flash_attention_for_cpu", lambda: test_functional_matmul_einsum_sdpa()),
+        ("_transformer_encoder_layer_fwd", lambda: test_fused_encoder_layer_equals_the_decomposed_one()),
     ],
 )
 def test_an_operator_taken_as_free_is_caught(monkeypatch: pytest.MonkeyPatch, operator: str, check) -> None:  # type: ignore[no-untyped-def]

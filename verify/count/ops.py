@@ -198,7 +198,10 @@ def _encoder_layer(call: OpCall, ctx: _Ctx) -> tuple[Work, _Products, Any, str]:
     batch, l_len = _numel(src.shape[:-2]), src.shape[-2]
     rows = batch * l_len
     hidden = ffn.shape[0]
-    macs, dots, elementwise, _, _ = _attention_core(batch * heads, l_len, l_len, e // heads, e // heads, rows * e, 0)
+    # scaled as the decomposed layer does it (through scaled dot-product attention: q and k)
+    macs, dots, elementwise, _, _ = _attention_core(
+        batch * heads, l_len, l_len, e // heads, e // heads, rows * e, rows * e
+    )
     linear_macs = rows * (3 * e * e + e * e + 2 * e * hidden)
     linear_outs = rows * (3 * e + e + hidden + e)
     return (
