@@ -523,3 +523,14 @@ def test_count_table_says_whose_weights(capsys) -> None:  # type: ignore[no-unty
     out = capsys.readouterr().out
     assert "weights used by attn" in out
     assert f"{3 * 2 * 5 * 256 + 2 * 2 * 5 * 5 * 16 + 2 * 5 * 256:,}" in out
+
+
+def test_a_formula_that_cannot_read_its_arguments_reports_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    from verify.count import ops
+
+    def confused(call, ctx):  # type: ignore[no-untyped-def]
+        raise AssertionError("unexpected arguments")
+
+    monkeypatch.setitem(ops.FORMULAS, "mm", confused)
+    result = analyze(nn.Linear(4, 3, bias=False), (2, 4))
+    assert result.uncounted == {"mm": 1} and result.total_work().macs == 0
