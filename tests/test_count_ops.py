@@ -24,6 +24,15 @@ from verify.count.trace import trace
 torchvision_models = pytest.importorskip("torchvision_models")
 
 
+@pytest.fixture(autouse=True)
+def _float32_default():  # type: ignore[no-untyped-def]
+    """The fused CPU kernels these tests reach take float32; other tests may leave float64 as torch's default."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(before)
+
+
 def _macs(model: nn.Module, *shapes: tuple[int, ...], **kw: object) -> int:
     return int(analyze(model, list(shapes), **kw).total_work().macs)  # type: ignore[arg-type]
 
