@@ -134,6 +134,48 @@ def test_eval_mode_by_default_leaves_auxiliary_heads_out() -> None:
     assert evaluated.params == trained.params
 
 
+def _mixed() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1, bias=False),
+        nn.BatchNorm2d(6),
+        nn.LeakyReLU(),
+        nn.Upsample(scale_factor=2, mode="bilinear"),
+        nn.AvgPool2d(3, 2),
+        nn.ConvTranspose2d(6, 4, 3, stride=2, groups=2),
+        nn.AdaptiveMaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16, 5),
+        nn.Sigmoid(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "shape"), [("zoo", (2, 3, 32, 32)), ("resnet18", (1, 3, 64, 64)), ("mixed", (2, 3, 9, 9))]
+)
+def test_operator_count_equals_the_per_module_formulas(make: str, shape: tuple[int, ...]) -> None:
+    """The second route: every leaf layer the per-module formulas know (conventions.layer_work, from the module's type
+    and its input and output shapes) has exactly the operator-level work, in every category."""
+    from verify.count.conventions import Work, layer_work
+    from verify.count.models import resnet18, small_zoo
+
+    model = {"zoo": small_zoo, "resnet18": resnet18, "mixed": _mixed}[make]().eval()
+    rows = {x.name: x for x in analyze(model, shape).leaves}
+    expected: dict[str, Work] = {}
+    for call in trace(model, [torch.empty(shape)]).modules:
+        module = model.get_submodule(call.name)
+        if call.name in rows:
+            work = layer_work(module, call.inputs[0].shape, call.outputs[0][1].shape)
+            expected[call.name] = expected.get(call.name, Work()) + work
+    known = [
+        name
+        for name, w in expected.items()
+        if w != Work() or type(model.get_submodule(name)).__name__ in ("Upsample", "Flatten")
+    ]
+    assert len(known) >= 8
+    for name in known:
+        assert rows[name].work == expected[name], name
+
+
 # ---- small models, each against its formula ----------------------------------------------------------------------
 
 
