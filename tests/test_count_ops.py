@@ -285,6 +285,31 @@ def test_fused_encoder_layer_equals_the_decomposed_one() -> None:
     assert fused.total_work().macs == 4 * b * length * e * e + 2 * b * length * length * e + 2 * b * length * e * f
 
 
+@pytest.mark.parametrize("make", ["attention", "lstm", "swin_t"])
+def test_training_step_equals_torch_flop_counter_through_autograd(make: str) -> None:
+    """--training on networks with no grouped convolution: our forward + backward FLOPs (from the data flow: which
+    operands need a gradient) equal torch's flop counter over a real autograd backward pass, on meta tensors. The
+    LSTM's first hidden product has no state gradient (the initial state is zeros); Swin-T's attention uses its child's
+    weights and matmuls."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from verify.count.trace import meta_copy
+
+    shape = {"attention": (2, 5, 16), "lstm": (5, 2, 4), "swin_t": (1, 3, 64, 64)}[make]
+    model = {
+        "attention": lambda: _SelfAttention(16, 4),
+        "lstm": lambda: nn.LSTM(4, 8),
+        "swin_t": lambda: torchvision_models.build("swin_t"),
+    }[make]()
+    ours = analyze(model, shape, Convention("flops"), training=True, train_mode=True)
+    copy = meta_copy(model).train()
+    with FlopCounterMode(display=False) as counter:
+        out = copy(torch.empty(shape, device="meta"))
+        (out[0] if isinstance(out, tuple) else out).sum().backward()
+    assert ours.total() + ours.backward_total() == counter.get_total_flops()
+    assert ours.backward_total() > 0
+
+
 def test_cross_attention_counts_query_and_key_lengths() -> None:
     class Cross(nn.Module):
         def __init__(self) -> None:
@@ -585,3 +610,14 @@ def test_a_formula_that_cannot_read_its_arguments_reports_the_operator(monkeypat
     monkeypatch.setitem(ops.FORMULAS, "mm", confused)
     result = analyze(nn.Linear(4, 3, bias=False), (2, 4))
     assert result.uncounted == {"mm": 1} and result.total_work().macs == 0
+
+
+def test_a_backward_that_ignores_the_data_flow_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting every operand's gradient (the model input's too) fails the autograd comparison."""
+    from verify.count import ops
+
+    monkeypatch.setattr(ops._Ctx, "grad", lambda self, t: isinstance(t, ops.TensorRef))
+    with pytest.raises(AssertionError):
+        test_training_step_equals_torch_flop_counter_through_autograd("attention")
+    with pytest.raises(AssertionError):
+        test_training_step_equals_torch_flop_counter_through_autograd("lstm")
