@@ -58,7 +58,10 @@ def one_hot_support(model: nn.Module, shape: tuple[int, ...], chunk: int = 256) 
             outs = _flat_outputs(model(x))
             if result is None:
                 result = [
-                    {a: np.stack([np.full(o.shape[2:], 1 << 30), np.full(o.shape[2:], -(1 << 30))]) for a in range(len(spatial))}
+                    {
+                        a: np.stack([np.full(o.shape[2:], 1 << 30), np.full(o.shape[2:], -(1 << 30))])
+                        for a in range(len(spatial))
+                    }
                     for o in outs
                 ]
             for k, o in enumerate(outs):
@@ -140,13 +143,19 @@ def test_bilinear_x3_decoder_on_48_pixels():
     (8 columns keep the brute force quick; every axis is checked)."""
     model = Upsampler("bilinear", 3.0, False)
     assert_exact_everywhere(model, (1, 1, 48, 8))
-    (path, f), *_ = fields_of(model, [torch.zeros(1, 1, 48, 8)]).outputs()
+    (_, f), *_ = fields_of(model, [torch.zeros(1, 1, 48, 8)]).outputs()
     assert f is not None and f.fields[0].stride == Fraction(1, 3) and f.fields[0].min != f.fields[0].max
 
 
 @pytest.mark.parametrize(
     ("mode", "scale", "align"),
-    [("bilinear", 1.5, False), ("bilinear", 2.5, True), ("bicubic", 3.0, False), ("nearest", 1.5, None), ("nearest-exact", 2.5, None)],
+    [
+        ("bilinear", 1.5, False),
+        ("bilinear", 2.5, True),
+        ("bicubic", 3.0, False),
+        ("nearest", 1.5, None),
+        ("nearest-exact", 2.5, None),
+    ],
 )
 def test_interpolation_of_any_scale(mode, scale, align):
     assert_exact_everywhere(Upsampler(mode, scale, align), (1, 1, 23, 5))
@@ -276,9 +285,13 @@ def test_a_field_per_output(as_dict):
 
 
 def test_conv1d_and_conv3d_nets():
-    one = nn.Sequential(nn.Conv1d(2, 3, 5, stride=2, padding=2), nn.ReLU(), nn.MaxPool1d(3, 2), nn.Conv1d(3, 1, 3, dilation=2))
+    one = nn.Sequential(
+        nn.Conv1d(2, 3, 5, stride=2, padding=2), nn.ReLU(), nn.MaxPool1d(3, 2), nn.Conv1d(3, 1, 3, dilation=2)
+    )
     assert_exact_everywhere(one, (1, 2, 41))
-    three = nn.Sequential(nn.Conv3d(1, 2, 3, stride=(1, 2, 2), padding=1), nn.AvgPool3d(2), nn.ConvTranspose3d(2, 1, 2, 2))
+    three = nn.Sequential(
+        nn.Conv3d(1, 2, 3, stride=(1, 2, 2), padding=1), nn.AvgPool3d(2), nn.ConvTranspose3d(2, 1, 2, 2)
+    )
     assert_exact_everywhere(three, (1, 1, 6, 9, 8))
     (_, f), *_ = fields_of(one, [torch.zeros(1, 2, 41)]).outputs()
     assert f is not None and len(f.fields) == 1 and f.fields[0].max == 5 + 2 * 2 + 2 * 4 * 2
@@ -351,7 +364,10 @@ def _classical(chain: list[tuple[int, int, int]]) -> int:
 def test_chains_equal_the_classical_recursion():
     rng = np.random.default_rng(0)
     for _ in range(30):
-        chain = [(int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(1, 3))) for _ in range(int(rng.integers(1, 6)))]
+        chain = [
+            (int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(1, 3)))
+            for _ in range(int(rng.integers(1, 6)))
+        ]
         layers: list[nn.Module] = []
         for i, (k, s, d) in enumerate(chain):
             layers.append(nn.Conv2d(1, 1, k, s, dilation=d) if i % 2 == 0 else nn.MaxPool2d(k, s, dilation=d))
@@ -400,9 +416,7 @@ def test_torchvision_fields(name):
     side = 299 if name == "inception_v3" else 224
     g = fields_of(model, [torch.zeros(1, 3, side, side)])
     layers = g.layers()
-    last_spatial = [
-        f for _, outs in layers.items() for _, f in outs if f is not None and not f.whole
-    ]
+    last_spatial = [f for _, outs in layers.items() for _, f in outs if f is not None and not f.whole]
     assert max(f.fields[0].max for f in last_spatial) == TORCHVISION[name]
     assert max(f.fields[1].max for f in last_spatial) == TORCHVISION[name]
     (_, out), *_ = g.outputs()
@@ -428,7 +442,7 @@ def test_wrong_maps_are_caught(monkeypatch):
         inner = right_linear(scale, align)
 
         def taps(o: np.ndarray, bounded: bool, n: int) -> list[index_maps.Tap]:
-            (v0, _), (v1, _) = inner(o, bounded, n)
+            (v0, _), _ = inner(o, bounded, n)
             return [(v0, None), (np.minimum(v0 + 1, n - 1) if bounded else v0 + 1, None)]
 
         return taps

@@ -437,8 +437,12 @@ def count_cmd(
         ),
     ] = False,
     rf: Annotated[
-        bool, typer.Option("--rf/--no-rf", help="Measure receptive fields by gradient support (CPU).")
+        bool, typer.Option("--rf/--no-rf", help="Receptive fields by index propagation through the operators.")
     ] = True,
+    confirm_rf: Annotated[
+        bool,
+        typer.Option("--confirm-rf", help="Also measure the gradient support of sampled real units and compare."),
+    ] = False,
     list_models: Annotated[bool, typer.Option("--list-models", help="List the named models and exit.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -462,8 +466,8 @@ def count_cmd(
     module, name = load_model(model)
     conv = Convention(unit.value, bias=bias, batchnorm=batchnorm, elementwise=elementwise)
     result = analyze(module, shape, conv, name=name, training=training)
-    if rf:
-        _receptive_fields(module, shape, result)
+    if rf or confirm_rf:
+        _receptive_fields(module, shape, result, confirm=confirm_rf)
     flops = Convention("flops", bias=bias, batchnorm=batchnorm, elementwise=elementwise)
     if as_json:
         doc = {
@@ -504,33 +508,43 @@ def count_cmd(
     _print_count(result, training)
 
 
-def _receptive_fields(module: Any, shape: tuple[int, ...], result: Any) -> None:
-    """Measure every layer's receptive field (containers too: a residual block's output sees the union of its
-    branches) and the model output's, by gradient support, from one forward pass."""
-    from verify.count.receptive import measure_layers
+def _receptive_fields(
+    module: Any,
+    shapes: Any,
+    result: Any,
+    confirm: bool = False,
+    dtypes: Any = None,
+    train_mode: bool = False,
+) -> None:
+    """Every layer's receptive field (containers too: a residual block's output sees the union of its branches) and
+    the model outputs', by index propagation through the traced operators; ``confirm``: also the gradient support of
+    sampled real units, compared (printed to stderr)."""
+    from verify.count.receptive import field_json, fields_of
+    from verify.count.support import confirm_fields, example_inputs
 
-    if len(shape) != 4:
-        return
-    names = [x.name for x in result.layers if len(x.output_shape) >= 2]
-    fields = measure_layers(module, shape, [*names, ""] if len(result.output_shape) >= 2 else names)
-
-    def as_json(name: str) -> dict[str, Any]:
-        rh, rw, _ = fields[name]
-        if rh.max is None or rw.max is None:
-            return {"whole_input": True}
-        return {
-            "size": [rh.max, rw.max],
-            "min": [rh.min, rw.min],
-            "max": [rh.max, rw.max],
-            "stride": None if rh.stride is None or rw.stride is None else [str(rh.stride), str(rw.stride)],
-            "lower_bound": rh.lower_bound or rw.lower_bound,
-        }
-
+    inputs = example_inputs(shapes, dtypes)
+    module.train(train_mode)
+    g = fields_of(module, inputs)
+    layers = g.layers()
     for layer in result.layers:
-        if layer.name in fields:
-            layer.receptive_field = as_json(layer.name)
-    if "" in fields:
-        result.receptive_field = as_json("")
+        outs = layers.get(layer.name)
+        if outs and outs[0][1] is not None:
+            layer.receptive_field = field_json(outs[0][1])
+    outputs = [(path, field_json(f)) for path, f in g.outputs() if f is not None]
+    if len(outputs) == 1:
+        result.receptive_field = outputs[0][1]
+    elif outputs:
+        result.receptive_field = {"outputs": dict(outputs)}
+    if g.approximated:
+        print(
+            "verify: receptive fields: no index map for "
+            + ", ".join(f"{k} ({v}×)" for k, v in sorted(g.approximated.items()))
+            + "; taken as seeing every position of their inputs",
+            file=sys.stderr,
+        )
+    if confirm:
+        for line in confirm_fields(module, inputs, g):
+            print(line, file=sys.stderr)
 
 
 def _print_count(result: Any, training: bool) -> None:
@@ -576,16 +590,8 @@ def _print_count(result: Any, training: bool) -> None:
     fields = [
         x.receptive_field for x in result.layers if x.receptive_field and not x.receptive_field.get("whole_input")
     ]
-    if any(rf["lower_bound"] for rf in fields):
-        con.print(
-            "[yellow]≥: every sampled unit of that layer reached the input's border, so its receptive field is at "
-            "least this; give a larger --input for the exact value[/]"
-        )
-    if any(rf["stride"] is None and not rf["lower_bound"] for rf in fields):
-        con.print(
-            "[yellow]a receptive field without /stride: some sampled units reached the input's border, so sizes come "
-            "from the others and the stride is not given; a larger --input gives it[/]"
-        )
+    if any(rf.get("lower_bound") for rf in fields):
+        con.print("[yellow]≥: the field reaches past 65,536 positions of margin; its size is at least this[/]")
     total = result.total()
     flops = Convention("flops", result.convention.bias, result.convention.batchnorm, result.convention.elementwise)
     work = result.total_work()
@@ -604,18 +610,9 @@ def _print_count(result: Any, training: bool) -> None:
 
 
 def _rf_text(rf: dict[str, Any] | None) -> str:
-    """A receptive field as the table shows it: h×w (a range where positions differ), /stride, ≥ for lower bounds."""
-    if not rf:
-        return ""
-    if rf.get("whole_input"):
-        return "whole input"
-    lo, hi = rf["min"], rf["max"]
-    if rf["lower_bound"]:
-        return f"≥ {hi[0]}×{hi[1]}"
-    text = f"{hi[0]}×{hi[1]}" if lo == hi else f"{lo[0]}×{lo[1]} – {hi[0]}×{hi[1]}"
-    if rf["stride"]:
-        text += f" /{rf['stride'][0]}" + ("" if rf["stride"][0] == rf["stride"][1] else f",{rf['stride'][1]}")
-    return text
+    from verify.count.receptive import field_text
+
+    return field_text(rf)
 
 
 def main(argv: list[str] | None = None) -> int:

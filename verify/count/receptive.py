@@ -218,7 +218,7 @@ def _union_dims(n: int, options: list[Dim]) -> tuple[Dim, set[int]]:
     if all([s for s, _ in d] == sizes for d in with_span):
         out: list[Factor] = []
         for i, s in enumerate(sizes):
-            spans = [d[i][1] for d in with_span if d[i][1] is not None]
+            spans = [f for d in with_span if (f := d[i][1]) is not None]
             merged: Span | None = None
             for f in spans:
                 if merged is None:
@@ -392,7 +392,7 @@ def _view(st: State, shape: Sequence[int]) -> State:
         else:
             out.append(tuple(d) or _plain(n))
     if not shape:
-        whole |= _axes_of([tuple(f) for f in factors])
+        whole |= _axes_of([tuple(factors)])
     return _norm(out, whole)
 
 
@@ -460,7 +460,7 @@ def _slice(ctx: _Context, st: State, dim: int, start: int, step: int, n_out: int
     return _norm(dims, whole)
 
 
-def _cat(ctx: _Context, states: list[State | None], shapes: list[tuple[int, ...]], dim: int) -> State:
+def _cat(ctx: _Context, states: Sequence[State | None], shapes: list[tuple[int, ...]], dim: int) -> State:
     """Concatenation: along another axis a union; along a spatial axis the operands' intervals side by side."""
     parts = [(st, sh) for st, sh in zip(states, shapes, strict=True) if len(sh) > 1 or (sh and sh[0] > 0)]
     r = len(parts[0][1])
@@ -607,7 +607,7 @@ class _Graph:
         got = self.states.get(ref.uid)
         return got if got is not None else State(tuple(_plain(n) for n in ref.shape), frozenset())
 
-    def op(self, call: Any) -> list[State | None] | None:
+    def op(self, call: Any) -> Sequence[State | None] | None:
         name = call.name
         a = call.args
         out = tuple(call.outputs[0].shape)
@@ -646,11 +646,11 @@ class _Graph:
             return [y]
         if name.startswith("max_unpool"):
             x, idx = self.st(a[0]), a[1]
-            params = self.pools.get(idx.uid)
-            if params is None:
+            found = self.pools.get(idx.uid)
+            if found is None:
                 self.ctx.note(name)
                 return None
-            maps = [(im.transposed(k, s, p, d), Fraction(1, s)) for k, s, p, d in params]
+            maps = [(im.transposed(k, s, p, d), Fraction(1, s)) for k, s, p, d in found]
             return [_spatial(self.ctx, x, out, maps, mix_channels=False)]
         if name.startswith(("_adaptive_avg_pool", "adaptive_avg_pool", "adaptive_max_pool")):
             x = self.st(a[0])
@@ -954,6 +954,62 @@ class GraphFields:
                     t = slice(-f.first, -f.first + len(f.lo))
                     return f.tlo[t], f.thi[t]
         return None
+
+    def axis_dim(self, uid: int, axis: int) -> int | None:
+        """The dimension of a tensor that an input axis survives in as a whole dimension (None: merged or lost)."""
+        st = self.states.get(uid)
+        if st is None:
+            return None
+        for i, d in enumerate(st.dims):
+            one = _single(d)
+            if one is not None and one[1] is not None and one[1].axis == axis:
+                return i
+        return None
+
+
+def field_json(tf: TensorFields) -> dict[str, Any]:
+    """A tensor's field as JSON: per input axis min and max size over positions (null: the whole input), the stride
+    as a fraction string, whether every unit sees the whole real input (``covers_input``) and the sizes seen inside it.
+    """
+    if tf.whole:
+        return {"whole_input": True}
+    return {
+        "whole_input": False,
+        "size": [f.max for f in tf.fields],
+        "min": [f.min for f in tf.fields],
+        "max": [f.max for f in tf.fields],
+        "stride": None
+        if all(f.stride is None for f in tf.fields)
+        else [None if f.stride is None else str(f.stride) for f in tf.fields],
+        "lower_bound": any(f.lower_bound for f in tf.fields),
+        "covers_input": [f.covers for f in tf.fields],
+        "seen": [list(f.seen) if f.seen else None for f in tf.fields],
+    }
+
+
+def field_text(rf: dict[str, Any] | None) -> str:
+    """A field as a table shows it: sizes per axis joined by × (a range where positions differ), /stride, ≥ for lower
+    bounds, "covers input" where every unit sees the whole real input; several outputs as path: field."""
+    if not rf:
+        return ""
+    if "outputs" in rf:
+        return "; ".join(f"{path or 'output'}: {field_text(f)}" for path, f in rf["outputs"].items())
+    if rf.get("whole_input"):
+        return "whole input"
+    lo, hi = rf["min"], rf["max"]
+
+    def size(a: int | None, b: int | None) -> str:
+        return "whole" if b is None else str(b) if a == b else f"{a}–{b}"
+
+    text = "×".join(size(a, b) for a, b in zip(lo, hi, strict=True))
+    if rf.get("lower_bound"):
+        text = "≥ " + text
+    stride = [x for x in rf.get("stride") or [] if x is not None]
+    if stride:
+        text += " /" + (stride[0] if len(set(stride)) == 1 else ",".join(stride))
+    if all(rf.get("covers_input") or [False]):
+        text += ", covers input"
+    return text
 
 
 def graph_fields(trace: Any, margin: int = 256, max_margin: int = 1 << 16) -> GraphFields:

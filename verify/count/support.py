@@ -11,6 +11,7 @@ between neighbouring output units). A fully connected layer sees the whole input
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
@@ -212,3 +213,207 @@ def _support_fields(
         return RF(min(sizes), max(sizes), stride)
 
     return summarize(rows, rows_all), summarize(cols, cols_all), clipped
+
+
+# ---- confirming propagated fields (``verify count --confirm-rf``) -------------------------------------------------
+
+CONFIRM_LIMIT_BYTES = 2 << 30  # the most memory the confirmation may take
+_SAMPLES = 9  # units sampled per axis and layer
+
+
+def example_inputs(shapes: Any, dtypes: Sequence[str] | None = None) -> list[Any]:
+    """Meta tensors of the given shapes (one shape, or a list of shapes) and dtypes (one for all, or one each)."""
+    import torch
+
+    from verify import VerifyError
+
+    many = [tuple(s) for s in shapes] if shapes and not isinstance(shapes[0], int) else [tuple(shapes)]
+    names = list(dtypes or ["float32"])
+    if len(names) == 1:
+        names = names * len(many)
+    if len(names) != len(many):
+        raise VerifyError(f"give one --input-dtype, or one per --input ({len(many)})")
+    out = []
+    for shape, name in zip(many, names, strict=True):
+        dtype = getattr(
+            torch, {"long": "int64", "int": "int32", "float": "float32", "double": "float64"}.get(name, name), None
+        )
+        if not isinstance(dtype, torch.dtype):
+            raise VerifyError(f"unknown --input-dtype '{name}' (float32, float64, long, ...)")
+        out.append(torch.empty(shape, dtype=dtype, device="meta"))
+    return out
+
+
+def _mean_pool(x: Any, k: Any, s: Any, p: Any, d: Any, ceil: bool, nsp: int) -> Any:
+    """Max pooling's windows averaged instead (same kernel, stride, padding, dilation, ceil mode): its gradient reaches
+    every position of the window, not only the argmax. 1-D and 2-D."""
+    import torch.nn.functional as F
+
+    def tup(v: Any, default: Any) -> tuple[int, ...]:
+        if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
+            v = default
+        return tuple(v) * (nsp if len(tuple(v)) == 1 else 1) if isinstance(v, (list, tuple)) else (int(v),) * nsp
+
+    kk = tup(k, k)
+    ss, pp, dd = tup(s, kk), tup(p, 0), tup(d, 1)
+    unbatched = x.dim() == nsp + 1
+    y = x.unsqueeze(0) if unbatched else x
+    if nsp == 1:
+        y = y.unsqueeze(-2)
+        kk, ss, pp, dd = (1, *kk), (1, *ss), (0, *pp), (1, *dd)
+    n, c = y.shape[0], y.shape[1]
+    sizes, extra = [], []
+    for i in range(2):
+        length = y.shape[2 + i]
+        span = dd[i] * (kk[i] - 1) + 1
+        num = length + 2 * pp[i] - span
+        o = (-(-num // ss[i]) if ceil else num // ss[i]) + 1
+        if ceil and (o - 1) * ss[i] >= length + pp[i]:
+            o -= 1
+        sizes.append(o)
+        extra.append(max(0, (o - 1) * ss[i] + span - (length + 2 * pp[i])))
+    y = F.pad(y, (pp[1], pp[1] + extra[1], pp[0], pp[0] + extra[0]))
+    cols = F.unfold(y, kk, dilation=dd, stride=ss)
+    out = cols.view(n, c, kk[0] * kk[1], -1).mean(dim=2).view(n, c, *sizes)
+    if nsp == 1:
+        out = out.squeeze(-2)
+    return out.squeeze(0) if unbatched else out
+
+
+def _max_as_mean() -> Any:
+    """A function mode that runs 1-D/2-D max pooling (modules and functional calls) as the mean over each window."""
+    import torch
+    import torch.nn.functional as F
+    from torch.overrides import TorchFunctionMode
+
+    class Mode(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            name = getattr(func, "__name__", "")
+            for nsp in (1, 2):
+                if name in (f"_max_pool{nsp}d", f"max_pool{nsp}d", f"max_pool{nsp}d_with_indices"):
+                    names = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+                    a = dict(zip(names, args, strict=False)) | kwargs
+                    y = _mean_pool(
+                        a["input"],
+                        a["kernel_size"],
+                        a.get("stride"),
+                        a.get("padding", 0),
+                        a.get("dilation", 1),
+                        bool(a.get("ceil_mode", False)),
+                        nsp,
+                    )
+                    if name.endswith("with_indices") or a.get("return_indices"):
+                        with torch.no_grad():
+                            _, idx = (
+                                func(*args, **kwargs)
+                                if name.endswith("indices")
+                                else func(*args, **(kwargs | {"return_indices": True}))
+                            )
+                        return y, idx
+                    return y
+                if name == f"adaptive_max_pool{nsp}d" or name == f"_adaptive_max_pool{nsp}d":
+                    pool = F.adaptive_avg_pool1d if nsp == 1 else F.adaptive_avg_pool2d
+                    return pool(args[0], args[1] if len(args) > 1 else kwargs["output_size"])
+            return func(*args, **kwargs)
+
+    return Mode()
+
+
+def confirm_fields(model: Any, inputs: Sequence[Any], g: Any, limit: int = CONFIRM_LIMIT_BYTES) -> list[str]:
+    """Compare the propagated fields (inside the real input) with the gradient support of sampled real units: for
+    every layer, up to 9 units spread along each axis (the borders included) through the centre of the others. One
+    line per disagreement and a summary line. Raises VerifyError (one line) when the memory estimate is over ``limit``.
+    """
+    import torch
+
+    from verify import VerifyError
+
+    if len(inputs) != 1 or not inputs[0].dtype.is_floating_point:
+        return ["verify: --confirm-rf: only models with one floating-point input are confirmed"]
+    shape = tuple(inputs[0].shape)
+    axes = g.axes
+    batch = _SAMPLES * max(len(axes), 1)
+    per_sample = sum(math.prod(r.shape) for c in g.trace.calls for r in c.outputs) / max(shape[0], 1)
+    need = int(batch * per_sample * 8 * 2 + batch * math.prod(shape[1:]) * 16)
+    if need > limit:
+        raise VerifyError(
+            f"--confirm-rf would need about {need / 2**30:.1f} GiB (the gradient of {batch} sampled units through "
+            f"every activation, float64); give a smaller --input or leave --confirm-rf off (the fields do not need it)"
+        )
+    m = positive_copy(model).double()
+    layers = {name: outs[0] for name, outs in _module_outputs(g).items() if outs}
+    captured: dict[str, Any] = {}
+
+    def keep(name: str) -> Any:
+        def hook(mod: Any, i: Any, o: Any) -> None:
+            if name not in captured:
+                flat = [t for t in (o if isinstance(o, (tuple, list)) else (o,)) if isinstance(t, torch.Tensor)]
+                if flat:
+                    captured[name] = flat[0]
+
+        return hook
+
+    handles = [m.get_submodule(name).register_forward_hook(keep(name)) for name in layers if name]
+    x = torch.ones(batch, *shape[1:], dtype=torch.float64, requires_grad=True)
+    try:
+        with _max_as_mean():
+            m(x)
+    finally:
+        for h in handles:
+            h.remove()
+    lines: list[str] = []
+    checked = agreed = 0
+    for name, uid in layers.items():
+        y = captured.get(name)
+        if y is None or y.dim() < 2 or y.shape[0] != batch:
+            continue
+        dims = {a: g.axis_dim(uid, a) for a in range(len(axes))}
+        if any(d is None for d in dims.values()):
+            continue  # a field that is the whole input, or an axis folded into another: nothing per position
+        units = _units(y.shape, [d for d in dims.values() if d is not None])
+        total = sum(y[(b, *idx)].sum() for b, idx in enumerate(units))
+        (grad,) = torch.autograd.grad(total, x, retain_graph=True)
+        bad = []
+        for b, idx in enumerate(units):
+            nz = grad[b] != 0
+            for a, (_, dim, _n) in enumerate(axes):
+                other = tuple(i for i in range(nz.dim()) if i != dim - 1)
+                rows = nz.any(dim=other).nonzero().flatten() if other else nz.nonzero().flatten()
+                got = (int(rows.min()), int(rows.max())) if len(rows) else None
+                iv = g.intervals(uid, a)
+                pos = idx[dims[a] - 1]
+                want = None if iv is None or iv[0][pos] > iv[1][pos] else (int(iv[0][pos]), int(iv[1][pos]))
+                if got != want:
+                    bad.append(f"axis {a} position {pos}: propagated {want}, gradient {got}")
+        checked += 1
+        agreed += not bad
+        if bad:
+            lines.append(f"verify: --confirm-rf: {name or 'output'}: " + "; ".join(bad[:3]))
+    lines.append(
+        f"verify: --confirm-rf: {agreed} of {checked} layers agree with the gradient support of {batch} sampled units "
+        "each (max pooling measured as the mean over its window)"
+    )
+    return lines
+
+
+def _module_outputs(g: Any) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for mc in g.trace.modules:
+        if mc.name not in out:
+            out[mc.name] = [ref.uid for _, ref in mc.outputs]
+    return {k: v for k, v in out.items() if v}
+
+
+def _units(shape: Sequence[int], spatial: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Index tuples (without the batch dimension) of units spread along each spatial dimension (borders included),
+    at the centre of the other spatial dimensions, every channel."""
+    out: list[tuple[Any, ...]] = []
+    for d in spatial:
+        n = shape[d]
+        for p in sorted({round(i * (n - 1) / (_SAMPLES - 1)) for i in range(_SAMPLES)}):
+            idx: list[Any] = [slice(None)] * (len(shape) - 1)
+            for e in spatial:
+                idx[e - 1] = p if e == d else shape[e] // 2
+            out.append(tuple(idx))
+    return out
