@@ -450,3 +450,75 @@ def test_wrong_maps_are_caught(monkeypatch):
     monkeypatch.setattr(index_maps, "linear", always_two)
     with pytest.raises(AssertionError):
         assert_exact_everywhere(Upsampler("bilinear", 3.0, False), (1, 1, 12, 3))
+
+
+# ---- the command ------------------------------------------------------------------------------------------------
+
+NETS = """
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Heads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3, padding=1)
+        self.d = nn.Conv2d(4, 4, 3, stride=2)
+        self.u = nn.ConvTranspose2d(4, 2, 3, 2)
+
+    def forward(self, x):
+        y = F.max_pool2d(F.relu(self.c(x)), 3, 2, 1)
+        return {"up": self.u(self.d(y)), "pool": F.adaptive_avg_pool2d(y, 1)}
+
+
+def heads():
+    return Heads()
+
+
+def seq1d():
+    return nn.Sequential(nn.Conv1d(2, 4, 5, padding=2), nn.MaxPool1d(2), nn.Conv1d(4, 4, 3))
+"""
+
+
+def test_count_command_fields(tmp_path, capsys):
+    import json
+
+    from verify.cli import main
+
+    f = tmp_path / "nets.py"
+    f.write_text(NETS)
+    assert main(["count", f"{f}:heads", "--input", "1,3,40,40", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    outs = doc["total"]["receptive_field"]["outputs"]
+    assert outs["pool"] == {"whole_input": True}
+    # 3, pool +2 (stride 2), conv +4 (stride 4), transposed 3 at stride 2: 1 or 2 inputs → 9 or 13
+    assert outs["up"]["min"] == [9, 9] and outs["up"]["max"] == [13, 13] and outs["up"]["stride"] == ["2", "2"]
+    assert main(["count", f"{f}:seq1d", "--input", "1,2,64", "--json"]) == 0
+    layers = json.loads(capsys.readouterr().out)["layers"]
+    assert [x["receptive_field"]["max"] for x in layers] == [[5], [6], [10]]
+
+
+def test_confirm_rf_agrees_and_catches_a_wrong_map(tmp_path, capsys, monkeypatch):
+    from verify.cli import main
+
+    f = tmp_path / "nets.py"
+    f.write_text(NETS)
+    assert main(["count", f"{f}:heads", "--input", "1,3,24,24", "--confirm-rf", "--json"]) == 0
+    assert "3 of 3 layers agree" in capsys.readouterr().err
+    right = index_maps.window
+    monkeypatch.setattr(index_maps, "window", lambda k, s=1, p=0, d=1: right(k, s, p + 1, d))
+    assert main(["count", f"{f}:heads", "--input", "1,3,24,24", "--confirm-rf", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "0 of 3 layers agree" in err and "propagated" in err
+
+
+def test_confirm_rf_memory_guard(tmp_path, capsys, monkeypatch):
+    from verify.cli import main
+    from verify.count import support
+
+    f = tmp_path / "nets.py"
+    f.write_text(NETS)
+    monkeypatch.setattr(support, "CONFIRM_LIMIT_BYTES", 1 << 20)
+    assert main(["count", f"{f}:heads", "--input", "1,3,64,64", "--confirm-rf"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--confirm-rf would need about" in err[0] and "smaller --input" in err[0]

@@ -320,7 +320,7 @@ def _max_as_mean() -> Any:
     return Mode()
 
 
-def confirm_fields(model: Any, inputs: Sequence[Any], g: Any, limit: int = CONFIRM_LIMIT_BYTES) -> list[str]:
+def confirm_fields(model: Any, inputs: Sequence[Any], g: Any, limit: int | None = None) -> list[str]:
     """Compare the propagated fields (inside the real input) with the gradient support of sampled real units: for
     every layer, up to 9 units spread along each axis (the borders included) through the centre of the others. One
     line per disagreement and a summary line. Raises VerifyError (one line) when the memory estimate is over ``limit``.
@@ -336,7 +336,7 @@ def confirm_fields(model: Any, inputs: Sequence[Any], g: Any, limit: int = CONFI
     batch = _SAMPLES * max(len(axes), 1)
     per_sample = sum(math.prod(r.shape) for c in g.trace.calls for r in c.outputs) / max(shape[0], 1)
     need = int(batch * per_sample * 8 * 2 + batch * math.prod(shape[1:]) * 16)
-    if need > limit:
+    if need > (CONFIRM_LIMIT_BYTES if limit is None else limit):
         raise VerifyError(
             f"--confirm-rf would need about {need / 2**30:.1f} GiB (the gradient of {batch} sampled units through "
             f"every activation, float64); give a smaller --input or leave --confirm-rf off (the fields do not need it)"
