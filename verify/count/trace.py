@@ -79,6 +79,7 @@ class Trace:
     modules: list[ModuleCall] = field(default_factory=list)  # in the order their calls ended
     trainable: frozenset[int] = frozenset()  # uids of parameters that require a gradient
     fallback_reason: str = ""  # why the meta run failed, when the run is on cpu
+    model: Any = None  # the module that ran (the meta copy, or the model itself on cpu)
 
 
 def meta_copy(model: Any) -> Any:
@@ -241,6 +242,7 @@ def _run(model: Any, inputs: Sequence[Any], device: str, grad: bool) -> Trace:
         device=device,
         modules=rec.modules,
         trainable=frozenset(trainable),
+        model=model,
     )
 
 

@@ -1,0 +1,431 @@
+"""Operator-level counting (verify.count.ops) against published figures, first principles and formulas written here.
+
+Each expected value below is computed in the test from the layer's definition (shapes, kernel, heads, gates), never by
+the code under test. Models run on meta tensors (free), except where a path exists only on real tensors (the fused
+operators of eval-mode attention and CPU recurrent layers), which use inputs of a few hundred elements.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from verify.cli import main
+from verify.count.analyze import analyze
+from verify.count.conventions import Convention
+from verify.count.ops import count_trace
+from verify.count.trace import trace
+
+torchvision_models = pytest.importorskip("torchvision_models")
+
+
+def _macs(model: nn.Module, *shapes: tuple[int, ...], **kw: object) -> int:
+    return int(analyze(model, list(shapes), **kw).total_work().macs)  # type: ignore[arg-type]
+
+
+# ---- the torchvision zoo: torchvision's own figures ------------------------------------------------------------
+
+
+def _zoo() -> list[str]:
+    tv = torchvision_models.models()
+    return sorted(tv.list_models(module=tv))
+
+
+@pytest.mark.parametrize("name", _zoo())
+def test_torchvision_params_and_macs_equal_published(name: str) -> None:
+    """Every classification model: parameters equal the weights' ``num_params``, and MACs equal ``_ops``.
+
+    torchvision calls ``_ops`` GFLOPS but the figures are giga multiply-accumulates (ResNet-50: 4.089), rounded to 3
+    decimals: our exact count must be within 0.0005 G of it. The input is each weight's own crop size (ViT-H/14 is
+    published at 518). GoogLeNet's published weights have no auxiliary heads, so it is built without them.
+    """
+    tv = torchvision_models.models()
+    weights = next(iter(tv.get_model_weights(name)))
+    size = int(weights.transforms.keywords.get("crop_size", 224))
+    kwargs: dict[str, object] = {}
+    if name == "googlenet":
+        kwargs = {"aux_logits": False, "init_weights": False}
+    if name.startswith("vit"):
+        kwargs = {"image_size": size}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = torchvision_models.build(name, **kwargs)
+    result = analyze(model, (1, 3, size, size))
+    assert result.params == weights.meta["num_params"]
+    assert abs(result.total_work().macs / 1e9 - weights.meta["_ops"]) <= 0.0005 + 1e-12
+    assert result.uncounted == {}
+    assert result.mode == "eval" and result.device == "meta"
+
+
+def test_vit_b16_equals_first_principles() -> None:
+    """ViT-B/16 at 224: patch embedding, 12 encoder blocks (QKV, the two attention products, output projection, MLP
+    with ratio 4) and the head on the class token — the attention products included."""
+    patches = (224 // 16) ** 2
+    tokens = patches + 1  # the class token
+    d, depth, mlp, classes = 768, 12, 4 * 768, 1000
+    embed = patches * d * 3 * 16 * 16
+    qkv = tokens * d * 3 * d
+    scores = tokens * tokens * d  # summed over the 12 heads of width 64: 12 · T · T · 64
+    weighted = tokens * tokens * d
+    out_proj = tokens * d * d
+    ffn = tokens * d * mlp * 2
+    expected = embed + depth * (qkv + scores + weighted + out_proj + ffn) + d * classes
+    model = torchvision_models.build("vit_b_16")
+    result = analyze(model, (1, 3, 224, 224))
+    assert result.total_work().macs == expected
+    rows = {x.name: x for x in result.layers}
+    block = rows["encoder.layers.encoder_layer_0.self_attention"]
+    assert block.work.macs == qkv + scores + weighted + out_proj  # the fused-weight projections and both products
+    assert rows["encoder.layers.encoder_layer_0.self_attention.out_proj"].note.startswith("weights used by")
+
+
+def test_swin_t_equals_torch_flop_counter() -> None:
+    """Swin-T: ours equals half of torch's flop counter, operator kind by operator kind. Both see the same aten
+    contractions on meta tensors (Swin's attention calls F.linear with its own qkv weight and does its products with
+    matmul); torch's counter stops there, ours also counts bias adds, normalization and element-wise work where the
+    convention asks for them, which is why the totals under --bias or --count-bn differ from torch's."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = torchvision_models.build("swin_t").eval()
+    ours = count_trace(trace(model, [torch.empty(1, 3, 224, 224)]))
+    by_kind: dict[str, int] = {}
+    for c in ours.counted:
+        by_kind[c.call.name] = by_kind.get(c.call.name, 0) + int(c.work.macs)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.empty(1, 3, 224, 224, device="meta"))
+    theirs = {str(op).split(".")[1]: v for op, v in counter.get_flop_counts()["Global"].items()}
+    assert theirs == {k: 2 * v for k, v in by_kind.items() if v}
+    result = analyze(model, (1, 3, 224, 224))
+    assert any("weights used by" in x.note or x.calls for x in result.layers if x.name.endswith("attn.qkv"))
+
+
+# ---- small models, each against its formula ----------------------------------------------------------------------
+
+
+def test_conv1d_conv3d_and_transposed() -> None:
+    n, c_in, c_out, g = 2, 4, 6, 2
+    conv1 = nn.Conv1d(c_in, c_out, 5, stride=2, padding=1, groups=g)
+    length = (128 + 2 - 5) // 2 + 1
+    assert _macs(conv1, (n, c_in, 128)) == n * c_out * length * (c_in // g) * 5
+    conv3 = nn.Conv3d(3, 4, (3, 3, 3), padding=1)
+    assert _macs(conv3, (1, 3, 8, 16, 16)) == 4 * 8 * 16 * 16 * 3 * 27
+    t1 = nn.ConvTranspose1d(4, 6, 4, stride=2, groups=2)
+    assert _macs(t1, (n, 4, 10)) == n * 4 * 10 * (6 // 2) * 4  # per input element
+    t3 = nn.ConvTranspose3d(2, 3, 2, stride=2)
+    assert _macs(t3, (1, 2, 4, 4, 4)) == 2 * 64 * 3 * 8
+
+
+def test_grouped_conv1d_backward_counts_groups_once() -> None:
+    """--training: a grouped layer's input and weight gradients each cost its forward MACs; the first layer has no
+    input gradient."""
+    model = nn.Sequential(nn.Conv1d(4, 8, 3), nn.Conv1d(8, 8, 3, groups=4))
+    result = analyze(model, (2, 4, 32), Convention("macs"), training=True)
+    first, second = result.leaves
+    assert first.work.macs == 2 * 8 * 30 * 4 * 3 and first.backward.macs == first.work.macs
+    assert second.work.macs == 2 * 8 * 28 * 2 * 3 and second.backward.macs == 2 * second.work.macs
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_recurrent_layers_equal_their_gate_formula(kind: str) -> None:
+    """T·B·G·H·(I + H) per layer and direction (G gates: 4 for LSTM, 3 for GRU, 1 for RNN); a bidirectional second
+    layer reads 2H features."""
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+    t, b, i, h = 7, 3, 5, 6
+    model = getattr(nn, kind)(i, h, num_layers=2, bidirectional=True)
+    expected = 2 * t * b * gates * h * (i + h) + 2 * t * b * gates * h * (2 * h + h)
+    assert _macs(model, (t, b, i)) == expected
+    cpu = analyze(model, [(t, b, i)], device="cpu")  # the fused CPU kernel (mkldnn_rnn_layer for LSTM)
+    meta = analyze(model, [(t, b, i)])
+    assert cpu.total_work() == meta.total_work() and cpu.uncounted == {}
+
+
+def test_fused_lstm_is_the_operator_counted_on_cpu() -> None:
+    model = nn.LSTM(4, 5).eval()
+    with torch.no_grad():
+        names = {c.name for c in trace(model, [torch.zeros(3, 2, 4)], device="cpu").calls}
+    assert "mkldnn_rnn_layer" in names  # so the test above exercised the fused formula
+
+
+class _SelfAttention(nn.Module):
+    def __init__(self, e: int, heads: int) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(e, heads, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attn(x, x, x)[0]
+
+
+def test_multihead_attention_train_and_eval() -> None:
+    """3·B·L·E² (projections in) + 2·B·L·L·E (the two products over all heads) + B·L·E² (projection out), whether
+    eval mode takes the fused native operator (real CPU tensors) or train mode the decomposed one; torch's own counter
+    sees nothing of the fused operator."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    b, length, e = 2, 5, 16
+    expected = 3 * b * length * e * e + 2 * b * length * length * e + b * length * e * e
+    model = _SelfAttention(e, 4)
+    fused = analyze(model, (b, length, e), device="cpu")
+    assert fused.total_work().macs == expected
+    with torch.no_grad():
+        assert "_native_multi_head_attention" in {
+            c.name for c in trace(model.eval(), [torch.zeros(b, length, e)], device="cpu").calls
+        }
+        with FlopCounterMode(display=False) as counter:
+            model.eval()(torch.zeros(b, length, e))
+    assert counter.get_total_flops() == 0
+    assert analyze(model, (b, length, e), train_mode=True).total_work().macs == expected
+    assert fused.total_work().bias_outputs == 4 * b * length * e
+    out_proj = next(x for x in fused.layers if x.name == "attn.out_proj")
+    assert out_proj.note == "weights used by attn" and out_proj.count == 0
+
+
+def test_cross_attention_counts_query_and_key_lengths() -> None:
+    class Cross(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
+            return self.attn(q, kv, kv, need_weights=False)[0]
+
+    b, lq, s, e = 3, 4, 9, 8
+    expected = b * lq * e * e + 2 * b * s * e * e + 2 * b * lq * s * e + b * lq * e * e
+    assert _macs(Cross(), (b, lq, e), (b, s, e)) == expected
+
+
+def test_functional_matmul_einsum_sdpa() -> None:
+    class Functional(nn.Module):
+        def forward(self, x: torch.Tensor, w: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+            y = x @ w  # (2, 5, 6) @ (6, 7)
+            z = torch.einsum("bij,bjk->bik", y, y.transpose(1, 2))  # (2, 5, 7) · (2, 7, 5)
+            a = F.scaled_dot_product_attention(q, k, k)  # (2, 3, 4, 8) against (2, 3, 10, 8)
+            return z.sum() + a.sum()
+
+    shapes = [(2, 5, 6), (6, 7), (2, 3, 4, 8), (2, 3, 10, 8)]
+    expected = 2 * 5 * 6 * 7 + 2 * 5 * 5 * 7 + 2 * 3 * 4 * 10 * (8 + 8)
+    meta = analyze(Functional(), shapes)
+    cpu = analyze(Functional(), shapes, device="cpu")  # SDPA through the fused CPU kernel
+    assert meta.total_work().macs == cpu.total_work().macs == expected
+    assert meta.total_work().elementwise == cpu.total_work().elementwise  # scaling and softmax alike
+
+
+@pytest.mark.parametrize(
+    ("mode", "dims", "per_output"),
+    [
+        ("nearest", 2, 0),
+        ("linear", 1, 2 * 2 - 1),
+        ("bilinear", 2, 2 * 4 - 1),
+        ("bicubic", 2, 2 * 16 - 1),
+        ("trilinear", 3, 2 * 8 - 1),
+    ],
+)
+def test_interpolation_taps(mode: str, dims: int, per_output: int) -> None:
+    """Each output of a d-dimensional interpolation blends taps = 2^d (4^d for bicubic) inputs: taps multiplies and
+    taps − 1 additions."""
+
+    class Up(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(x, scale_factor=3, mode=mode)
+
+    shape = (1, 2, *([4] * dims))
+    outs = 2 * 12**dims
+    result = analyze(Up(), shape, Convention("macs", elementwise=True))
+    assert result.total() == outs * per_output
+
+
+def test_normalization_and_pooling_under_count_flags() -> None:
+    """BatchNorm with running statistics: 2 per element; LayerNorm computes its statistics (5 per element) and has an
+    affine transform (2 more); max pooling k² − 1 comparisons per output, average k²."""
+    model = nn.Sequential(nn.BatchNorm2d(3), nn.MaxPool2d(2), nn.AvgPool2d(3, 1, 1))
+    result = analyze(model, (2, 3, 8, 8), Convention("macs", batchnorm=True, elementwise=True))
+    assert result.total() == 2 * 384 + 96 * 3 + 96 * 9
+    ln = analyze(nn.LayerNorm(10), (4, 10), Convention("macs", batchnorm=True))
+    assert ln.total() == 40 * 7
+
+
+def test_bias_adds_of_every_operator() -> None:
+    """--bias: one add per output of a convolution's bias, of addmm's added operand and of an added parameter."""
+
+    class Pos(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+            self.conv = nn.Conv1d(3, 2, 1)
+            self.pos = nn.Parameter(torch.zeros(5, 3))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv((self.lin(x) + self.pos).transpose(1, 2))
+
+    result = analyze(Pos(), (2, 5, 4), Convention("macs", bias=True))
+    assert result.total() == (2 * 5 * 3 * 4 + 2 * 5 * 2 * 3) + (2 * 5 * 3 + 2 * 5 * 3 + 2 * 2 * 5)
+
+
+def test_mutant_formula_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A convolution formula that forgets the groups, or counts a transposed convolution per output, fails the
+    formula tests above."""
+    from verify.count import ops
+
+    def ungrouped(call, ctx):  # type: ignore[no-untyped-def]
+        work, products, bias, kind = original(call, ctx)
+        return ops.Work(macs=work.macs * call.args[-1], dots=work.dots), products, bias, kind
+
+    original = ops.FORMULAS["convolution"]
+    monkeypatch.setitem(ops.FORMULAS, "convolution", ungrouped)
+    with pytest.raises(AssertionError):
+        test_conv1d_conv3d_and_transposed()
+    monkeypatch.setitem(ops.FORMULAS, "convolution", original)
+    monkeypatch.setitem(ops.FORMULAS, "bmm", ops.FORMULAS["view"])  # the attention products taken as free
+    with pytest.raises(AssertionError):
+        test_multihead_attention_train_and_eval()
+
+
+# ---- the command: inputs of any rank and kind, outputs of any structure, faults -----------------------------------
+
+
+_FACTORIES = """
+import sys
+import torch
+import torch.nn as nn
+
+
+def chatty():
+    print("building the model")
+
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(50, 8)
+            self.rnn = nn.GRU(8, 4, batch_first=True)
+
+        def forward(self, ids):
+            print("running")
+            out, h = self.rnn(self.emb(ids))
+            return {"logits": out, "state": (h,)}
+
+    return Tokens()
+
+
+def exits():
+    sys.exit(4)
+
+
+def raises():
+    raise ValueError("no such layer\\nsecond line")
+
+
+def two_inputs():
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv3d(3, 2, 3)
+            self.lin = nn.Linear(4, 2)
+
+        def forward(self, video, vec):
+            return self.conv(video).mean() + self.lin(vec).sum()
+
+    return Two()
+
+
+def dynamic():
+    class Dyn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(6, 6)
+
+        def forward(self, x):
+            return self.lin(x) if x.sum().item() > -1e9 else x
+
+    return Dyn()
+
+
+def no_params():
+    return nn.Sequential(nn.ReLU(), nn.MaxPool1d(2))
+"""
+
+
+@pytest.fixture
+def factories(tmp_path):  # type: ignore[no-untyped-def]
+    f = tmp_path / "nets.py"
+    f.write_text(_FACTORIES)
+    return f
+
+
+def test_count_tokens_dict_output_and_chatty_factory_keep_json_clean(capsys, factories) -> None:  # type: ignore[no-untyped-def]
+    code = main(["count", f"{factories}:chatty", "--input", "2,7", "--input-dtype", "long", "--json", "--no-rf"])
+    out, err = capsys.readouterr()
+    doc = json.loads(out)  # the factory's prints went to stderr
+    assert code == 0 and "building the model" in err and "running" in err
+    assert doc["inputs"] == [{"shape": [2, 7], "dtype": "int64"}]
+    assert doc["total"]["output_shapes"] == {"logits": [2, 7, 4], "state.0": [1, 2, 4]}
+    assert doc["total"]["macs"] == 2 * 7 * 3 * 4 * (8 + 4)
+
+
+def test_count_several_inputs_of_rank_5_and_2(capsys, factories) -> None:  # type: ignore[no-untyped-def]
+    code = main(["count", f"{factories}:two_inputs", "--input", "1,3,6,8,8", "--input", "3,4", "--json", "--no-rf"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert doc["total"]["macs"] == 2 * 4 * 6 * 6 * 3 * 27 + 3 * 2 * 4
+    assert doc["total"]["output_shape"] == []
+
+
+def test_count_dynamic_control_flow_runs_on_real_tensors(capsys, factories) -> None:  # type: ignore[no-untyped-def]
+    code = main(["count", f"{factories}:dynamic", "--input", "3,6", "--json", "--no-rf"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["ran_on"] == "cpu" and doc["total"]["macs"] == 3 * 36
+
+
+def test_count_model_without_parameters(capsys, factories) -> None:  # type: ignore[no-untyped-def]
+    code = main(["count", f"{factories}:no_params", "--input", "1,4,128", "--count-elementwise", "--json", "--no-rf"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["total"]["params"] == 0
+    assert doc["total"]["count"] == 4 * 128 + 4 * 64 * 1  # ReLU one per element; max of 2: one comparison
+
+
+def test_count_eval_mode_by_default_and_train_mode_on_request(capsys) -> None:  # type: ignore[no-untyped-def]
+    """In eval mode BatchNorm uses running statistics, so an 8×8 input (a 1×1 map at the end of ResNet-18) runs; in
+    train mode it cannot (one value per channel), which is one line and exit 2."""
+    assert main(["count", "resnet18", "--input", "1,3,8,8", "--no-rf", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "eval"
+    assert main(["count", "resnet18", "--input", "1,3,8,8", "--no-rf", "--train-mode"]) == 2
+    err = capsys.readouterr().err
+    assert "more than 1 value per channel" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "args", "message"),
+    [
+        ("exits", ["--input", "1,3"], "called sys.exit(4)"),
+        ("raises", ["--input", "1,3"], "failed: ValueError: no such layer"),
+        ("two_inputs", ["--input", "1,3,6,8,8"], "cannot run on input"),  # one input missing
+        ("two_inputs", ["--input", "1,3,8,8", "--input", "3,4"], "cannot run on input"),  # wrong rank
+        ("two_inputs", ["--input", "1,3,2,2,2", "--input", "3,4"], "cannot run on input"),  # too small
+        ("chatty", ["--input", "2,7", "--input-dtype", "complex"], "unknown input dtype 'complex'"),
+        (
+            "chatty",
+            ["--input", "2,7", "--input", "2,7", "--input-dtype", "long,long,long"],
+            "2 inputs but 3 --input-dtype values",
+        ),
+    ],
+)
+def test_count_bad_inputs_are_one_line(capsys, factories, spec, args, message) -> None:  # type: ignore[no-untyped-def]
+    code = main(["count", f"{factories}:{spec}", *args, "--no-rf"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1 and "internal error" not in err, err
+
+
+def test_count_table_says_whose_weights(capsys) -> None:  # type: ignore[no-untyped-def]
+    import verify.count.models as models
+
+    models.register_model("test-mha", lambda: _SelfAttention(16, 4), "self-attention")
+    try:
+        assert main(["count", "test-mha", "--input", "2,5,16", "--no-rf"]) == 0
+    finally:
+        models._REGISTERED.pop("test-mha", None)
+    out = capsys.readouterr().out
+    assert "weights used by attn" in out
+    assert f"{3 * 2 * 5 * 256 + 2 * 2 * 5 * 5 * 16 + 2 * 5 * 256:,}" in out
