@@ -331,6 +331,33 @@ def test_graph_zoo_exact_everywhere():
     assert_exact_everywhere(Zoo(), (1, 1, 23, 22))
 
 
+class Rearrange(nn.Module):
+    """Reflect and replicate padding, concatenation along a spatial axis, strided slicing, pixel shuffle, a mirror
+    image (flip) added back, stack and unbind. (The branches concatenated along the height see the same columns: a
+    field is kept per axis, so concatenating along one axis tensors whose fields differ along another gives that other
+    axis the union — an over-approximation, the one place the fields are not exact.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 4, 3, padding=(0, 1))
+        self.c2 = nn.Conv2d(1, 4, 3, padding=1)
+        self.out = nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = F.pad(self.c1(x), (0, 0, 1, 2), mode="reflect")
+        b = F.pad(self.c2(x), (0, 0, 1, 0), mode="replicate")
+        y = torch.cat([a, b], dim=2)
+        y = F.pad(F.pad(y, (2, 1, 0, 0), mode="reflect"), (1, 0, 0, 0), mode="replicate")[:, :, :, ::2]
+        y = F.pixel_shuffle(y, 2)
+        first, second = torch.stack([y, y.flip(3)], 1).unbind(1)
+        return self.out(first + second)
+
+
+def test_padding_modes_spatial_concatenation_slicing_shuffle():
+    assert_exact_everywhere(Rearrange(), (1, 1, 14, 13))
+    assert not fields_of(Rearrange(), [torch.zeros(1, 1, 14, 13)]).approximated
+
+
 def test_offset_branches_hull_exceeds_max_over_paths():
     """Two branches of equal size but shifted: the hull of the union (here 4) is larger than the classical largest
     path (3)."""

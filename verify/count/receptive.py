@@ -162,6 +162,15 @@ def _broadcast_span(f: Span, n: int) -> Span:
     return Span(f.axis, np.repeat(f.lo[:1], n), np.repeat(f.hi[:1], n), 0, None, None, None)
 
 
+def _flip(f: Span) -> Span:
+    """The span read backwards: position o of n takes what position n − 1 − o saw."""
+    n = len(f.lo)
+    if f.tlo is None or f.thi is None:
+        return Span(f.axis, f.lo[::-1].copy(), f.hi[::-1].copy(), 0, None, None, f.jump)
+    first = n - f.first - len(f.tlo)
+    return Span(f.axis, f.lo[::-1].copy(), f.hi[::-1].copy(), first, f.tlo[::-1].copy(), f.thi[::-1].copy(), f.jump)
+
+
 def _pick(f: Span, pos: int) -> Span:
     """The span at one position, as a size-1 span."""
     return Span(f.axis, f.lo[pos : pos + 1], f.hi[pos : pos + 1], 0, None, None, None)
@@ -709,6 +718,18 @@ class _Graph:
                 n = out[r - len(x.dims) + j]
                 dims.append(d if math.prod(s for s, _ in d) == n else _expand_dim(d, n))
             return [_norm(dims, x.whole)]
+        if name == "flip":
+            x = self.st(a[0])
+            dims = list(x.dims)
+            whole = set(x.whole)
+            for d in {int(i) % len(dims) for i in a[1]}:
+                one = _single(dims[d])
+                if one is None:
+                    dims[d], lost = _mixed(dims[d])
+                    whole |= lost
+                elif one[1] is not None:
+                    dims[d] = ((one[0], _flip(one[1])),)
+            return [_norm(dims, whole)]
         if name == "select":
             return [_select(self.st(a[0]), a[1], a[2])]
         if name == "slice":
