@@ -60,3 +60,12 @@ def test_meta_failure_falls_back_to_real_tensors() -> None:
 def test_a_model_that_cannot_run_is_one_verify_error() -> None:
     with pytest.raises(VerifyError, match="cannot run on input"):
         trace(nn.Linear(4, 3), [torch.zeros(2, 5)])
+
+
+def test_no_real_run_on_a_huge_input() -> None:
+    class Dynamic(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * 2 if x.sum().item() else x
+
+    with pytest.raises(VerifyError, match="too large"):
+        trace(Dynamic(), [torch.empty(100, 3, 512, 512, device="meta")])

@@ -155,6 +155,9 @@ def analyze(
         raise VerifyError("the backward pass is counted in macs or flops; --convention exact is not defined for it")
     given: list[Any] = [input_shape] if input_shape and isinstance(input_shape[0], int) else list(input_shape)
     shapes: list[tuple[int, ...]] = [tuple(int(s) for s in shape) for shape in given]
+    if not dtypes:  # floating inputs of the model's own precision (or torch's default dtype)
+        floats = [p.dtype for p in model.parameters() if p.dtype.is_floating_point]
+        dtypes = [str(floats[0] if floats else torch.get_default_dtype()).removeprefix("torch.")]
     kinds = input_dtypes(dtypes, len(shapes))
     inputs = [
         torch.empty(s, dtype=getattr(torch, DTYPES[k]), device="meta") for s, k in zip(shapes, kinds, strict=True)

@@ -20,11 +20,14 @@ seeded (normal values for floating inputs, zeros and ones for integer inputs).
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from verify import VerifyError
+
+REAL_LIMIT = 1 << 26  # input elements a run on real CPU tensors may have (256 MB of float32)
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,12 @@ def trace(model: Any, inputs: Sequence[Any], grad: bool = False, device: str = "
             reason = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
             if device == "meta":
                 raise VerifyError(f"the model cannot run on meta tensors: {reason}") from exc
+    elements = sum(math.prod(tuple(x.shape)) for x in inputs)
+    if elements > REAL_LIMIT:
+        raise VerifyError(
+            f"the model cannot run on meta tensors ({reason}) and its input of {elements:,} elements is too large for "
+            f"a run on real tensors (at most {REAL_LIMIT:,}): give a smaller --input"
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         real = real_inputs(inputs)
