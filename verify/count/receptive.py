@@ -722,13 +722,13 @@ class _Graph:
             x = self.st(a[0])
             dims = list(x.dims)
             whole = set(x.whole)
-            for d in {int(i) % len(dims) for i in a[1]}:
-                one = _single(dims[d])
+            for k in {int(i) % len(dims) for i in a[1]}:
+                one = _single(dims[k])
                 if one is None:
-                    dims[d], lost = _mixed(dims[d])
+                    dims[k], lost = _mixed(dims[k])
                     whole |= lost
                 elif one[1] is not None:
-                    dims[d] = ((one[0], _flip(one[1])),)
+                    dims[k] = ((one[0], _flip(one[1])),)
             return [_norm(dims, whole)]
         if name == "select":
             return [_select(self.st(a[0]), a[1], a[2])]
