@@ -22,6 +22,10 @@ Two intervals are kept per position:
   border effects included (padding reads nothing, interpolation clamps as torch does). ``covers`` says that every
   position sees the whole axis.
 
+Operators without an index map are taken as mixing every position of their inputs (listed, never silent). In train
+mode BatchNorm normalizes with statistics of every position, so its units see the whole input; in eval mode (the
+default of ``verify count``) it is element-wise.
+
 What is measured, and the classical formula: the classical recursion r ← r + (k − 1)·d·j, j ← j·s gives, for a graph,
 the largest r over input-to-unit paths. The field here is the hull of the union of the paths' supports. The two agree
 whenever the branches are centred alike (every torchvision classifier: the fields reproduced in the tests equal the
