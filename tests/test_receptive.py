@@ -2,7 +2,7 @@
 
 The brute force is written here, apart from the library: models get positive weights and zero biases (float64), and
 each input position is switched on alone (a one-hot input over all channels at that position). With positive
-weights, ReLU and max pooling, an output unit is positive exactly when some path joins it to the switched-on
+weights, ReLU, max pooling and monotone gates, an output unit changes exactly when some path joins it to the switched-on
 position, so the set of positions that light a unit up is its support inside the real input; its least and greatest
 index along each axis must equal the propagated interval at that unit's position. Max-unpooling moves a value to its
 argmax, so there the brute force perturbs each position on top of each one-hot base input (pairs). Weights that
@@ -50,6 +50,7 @@ def one_hot_support(model: nn.Module, shape: tuple[int, ...], chunk: int = 256) 
     coords = np.array(np.unravel_index(np.arange(npos), spatial)).T  # (npos, nsp)
     result: list[dict[int, np.ndarray]] | None = None
     with torch.no_grad():
+        base = _flat_outputs(model(torch.zeros(1, *shape[1:], dtype=torch.float64)))
         for s in range(0, npos, chunk):
             idx = np.arange(s, min(npos, s + chunk))
             x = torch.zeros(len(idx), *shape[1:], dtype=torch.float64)
@@ -65,6 +66,7 @@ def one_hot_support(model: nn.Module, shape: tuple[int, ...], chunk: int = 256) 
                     for o in outs
                 ]
             for k, o in enumerate(outs):
+                o = o - base[k]  # a unit depends on the position when switching it on changes the unit
                 hit = (o.abs().amax(dim=1) > 1e-9 * max(float(o.abs().max()), 1e-300)).numpy()  # (chunk, *out)
                 for a in range(len(spatial)):
                     c = coords[idx, a].reshape(-1, *([1] * (hit.ndim - 1)))
@@ -282,6 +284,25 @@ def test_a_field_per_output(as_dict):
     outs = fields_of(model, [torch.zeros(1, 1, 19, 18)]).outputs()
     assert [p for p, _ in outs] == (["fine", "coarse"] if as_dict else ["0", "1"])
     assert [f.fields[0].max for _, f in outs if f is not None] == [3, 3 + 2 * 2 + 2]
+
+
+class Recurrent(nn.Module):
+    """A recurrent layer between convolutions: step t sees every earlier step (run step by step on meta tensors)."""
+
+    def __init__(self, cell: type[nn.Module]) -> None:
+        super().__init__()
+        self.c = nn.Conv1d(2, 3, 3, padding=1)
+        self.rnn = cell(3, 4, batch_first=True)
+        self.out = nn.Conv1d(4, 1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self.rnn(self.c(x).transpose(1, 2))
+        return self.out(y.transpose(1, 2))
+
+
+@pytest.mark.parametrize("cell", [nn.LSTM, nn.GRU])
+def test_recurrent_layers(cell):
+    assert_exact_everywhere(Recurrent(cell), (1, 2, 12))
 
 
 def test_conv1d_and_conv3d_nets():

@@ -483,6 +483,9 @@ def _cat(ctx: _Context, states: Sequence[State | None], shapes: list[tuple[int, 
     whole: set[int] = set()
     for st in full:
         whole |= st.whole
+    restacked = _restack(full, dim)
+    if restacked is not None:
+        return restacked
     ones = [_single(st.dims[dim]) for st in full]
     spans = [o[1] for o in ones if o is not None and o[1] is not None]
     cat_dim: Dim
@@ -521,6 +524,43 @@ def _cat(ctx: _Context, states: Sequence[State | None], shapes: list[tuple[int, 
         d, lost = _union_dims(parts[0][1][i], [st.dims[i] for st in full])
         whole |= lost
         dims.append(d)
+    return _norm(dims, whole)
+
+
+def _restack(states: Sequence[State], dim: int) -> State | None:
+    """Size-1 slices put back together along a new axis (a recurrent layer run step by step: each step's output
+    carries the interval of its one position as a size-1 factor): the factors become the intervals of the stacking
+    axis. None when the operands are not of that form."""
+    spans: list[Span] = []
+    dims_out: list[list[Dim]] = []
+    for st in states:
+        if st.shape[dim] != 1 or _axes_of([st.dims[dim]]):
+            return None
+        found = [(i, j, f) for i, d in enumerate(st.dims) for j, (s, f) in enumerate(d) if f is not None and s == 1]
+        if len(found) != 1 or (spans and found[0][2].axis != spans[0].axis):
+            return None
+        i, j, f = found[0]
+        if any(f2 is not None and f2.axis == f.axis for d in st.dims for _, f2 in d if f2 is not f):
+            return None
+        spans.append(f)
+        dims_out.append(
+            [d if k != i else tuple(x for m, x in enumerate(d) if m != j) or _plain(1) for k, d in enumerate(st.dims)]
+        )
+    if len(spans) < 2:
+        return None
+    lo, hi = np.concatenate([f.lo for f in spans]), np.concatenate([f.hi for f in spans])
+    whole: set[int] = set()
+    dims: list[Dim] = []
+    for k in range(len(states[0].dims)):
+        if k == dim:
+            dims.append(((len(spans), Span(spans[0].axis, lo, hi, 0, None, None, None)),))
+            continue
+        n = states[0].shape[k]
+        d, lost = _union_dims(n, [x[k] for x in dims_out])
+        whole |= lost
+        dims.append(d)
+    for st in states:
+        whole |= st.whole
     return _norm(dims, whole)
 
 
@@ -1088,9 +1128,10 @@ class AxisLayer:
 
 def propagate(layers: Sequence[AxisLayer], positions: Sequence[int] | None = None) -> list[RF]:
     """Receptive field after each layer of a chain along one axis (theoretical: the input unbounded), exact at every
-    position of a 256-position input (``positions``: only those output positions of each layer)."""
+    position of an input long enough that every layer keeps several positions (``positions``: only those output
+    positions of each layer)."""
     ctx = _Context(256)
-    n = 256
+    n = max(256, 4 * math.prod(x.s for x in layers if x.kind == "conv") + sum(x.k * x.d for x in layers))
     out: list[RF] = []
     while True:
         pos = np.arange(n, dtype=np.int64)
@@ -1106,7 +1147,7 @@ def propagate(layers: Sequence[AxisLayer], positions: Sequence[int] | None = Non
             taps, rate = layer.taps()
             size = layer.out_size(size)
             if size < 1:
-                raise VerifyError("the chain shrinks a 256-position input to nothing")
+                raise VerifyError(f"the chain shrinks a {n}-position input to nothing")
             f = apply_map(ctx, f, size, taps, rate)
             if f.tlo is None or f.thi is None:
                 break
