@@ -806,7 +806,7 @@ class _Graph:
             r = len(refs[0].shape) + 1
             ups = [_unsq(self.st(t), dim % r) for t in refs]
             return [_cat(self.ctx, ups, [u.shape for u in ups], dim % r)]
-        if name in _REDUCTIONS:
+        if name in _REDUCTIONS and not (len(a) > 1 and hasattr(a[1], "uid")):  # max(a, b) is element-wise
             x = self.st(a[0])
             pos_dim, pos_keep = _REDUCTIONS[name]
             dims_arg = a[pos_dim] if len(a) > pos_dim else call.kwargs.get("dim")
