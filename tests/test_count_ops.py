@@ -108,6 +108,23 @@ def test_swin_t_equals_torch_flop_counter() -> None:
     assert rows["features.1.0.attn"].work.macs >= tokens * c * 3 * c + tokens * c * c  # its projections are there
 
 
+def test_eval_mode_by_default_leaves_auxiliary_heads_out() -> None:
+    """Inception-v3 built with its auxiliary head: eval mode (the default) runs the network torchvision publishes
+    (5.713 GMACs), train mode runs the auxiliary head too; the parameters are the same either way."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = torchvision_models.build("inception_v3", init_weights=False)
+    shape = (2, 3, 299, 299)
+    evaluated = analyze(model, shape)
+    trained = analyze(model, shape, train_mode=True)
+    assert abs(evaluated.total_work().macs / 2 / 1e9 - 5.713) <= 0.0005
+    rows = {x.name: x for x in trained.layers}
+    assert trained.total_work().macs == evaluated.total_work().macs + rows["AuxLogits"].work.macs > 0
+    assert "AuxLogits" not in {x.name for x in evaluated.layers if x.calls}
+    assert model.training  # the caller's mode is left as it was
+    assert evaluated.params == trained.params
+
+
 # ---- small models, each against its formula ----------------------------------------------------------------------
 
 
@@ -347,6 +364,20 @@ def dynamic():
     return Dyn()
 
 
+def unpool():
+    class Unpool(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool = nn.MaxPool2d(2, return_indices=True)
+            self.unpool = nn.MaxUnpool2d(2)
+
+        def forward(self, x):
+            y, idx = self.pool(x)
+            return self.unpool(y, idx)
+
+    return Unpool()
+
+
 def no_params():
     return nn.Sequential(nn.ReLU(), nn.MaxPool1d(2))
 """
@@ -381,6 +412,13 @@ def test_count_dynamic_control_flow_runs_on_real_tensors(capsys, factories) -> N
     code = main(["count", f"{factories}:dynamic", "--input", "3,6", "--json", "--no-rf"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["ran_on"] == "cpu" and doc["total"]["macs"] == 3 * 36
+
+
+def test_count_pooling_indices_and_unpooling(capsys, factories) -> None:  # type: ignore[no-untyped-def]
+    code = main(["count", f"{factories}:unpool", "--input", "1,2,8,8", "--count-elementwise", "--json", "--no-rf"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["total"]["output_shape"] == [1, 2, 8, 8]
+    assert doc["total"]["count"] == 2 * 4 * 4 * 3  # three comparisons per window of four; unpooling moves data
 
 
 def test_count_model_without_parameters(capsys, factories) -> None:  # type: ignore[no-untyped-def]

@@ -69,3 +69,42 @@ def test_no_real_run_on_a_huge_input() -> None:
 
     with pytest.raises(VerifyError, match="too large"):
         trace(Dynamic(), [torch.empty(100, 3, 512, 512, device="meta")])
+
+
+def test_remembered_meta_kernels_give_the_same_trace() -> None:
+    """A second run answers repeated operators from remembered meta kernels: the same operators, shapes and strides,
+    and an in-place operator still returns the tensor it mutates."""
+    from verify.count import trace as trace_module
+
+    def model() -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(inplace=True), nn.Flatten(), nn.LazyLinear(2)
+        )
+
+    trace_module._META_CACHE.clear()
+    first = trace(model(), [torch.zeros(2, 3, 9, 9)])
+    assert trace_module._META_CACHE  # remembered
+    second = trace(model(), [torch.zeros(2, 3, 9, 9)])
+    assert [(c.name, [o.shape for o in c.outputs]) for c in first.calls] == [
+        (c.name, [o.shape for o in c.outputs]) for c in second.calls
+    ]
+    relu = next(c for c in second.calls if c.name == "relu_")
+    flatten_input = next(c for c in second.calls if c.name == "view").tensors()[0]
+    assert flatten_input.uid == relu.outputs[0].uid  # the mutated tensor flowed on
+
+
+def test_remembered_meta_kernels_follow_the_default_dtype() -> None:
+    class Made(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + torch.zeros(3, device=x.device)
+
+    before = torch.get_default_dtype()
+    try:
+        dtypes = []
+        for dtype in (torch.float32, torch.float64):
+            torch.set_default_dtype(dtype)
+            made = next(c for c in trace(Made(), [torch.zeros(2, 3)]).calls if c.name == "zeros")
+            dtypes.append(made.outputs[0].dtype)
+    finally:
+        torch.set_default_dtype(before)
+    assert dtypes == ["float32", "float64"]

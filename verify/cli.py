@@ -479,7 +479,10 @@ def count_cmd(
     from verify.count.render import print_table
 
     shapes = [parse_shape(text) for text in input_shape]
-    input_dtype = input_dtypes([k for text in input_dtype or [] for k in text.split(",") if k.strip()], len(shapes))
+    if input_dtype:  # checked before the model is loaded; none given: the model's own precision
+        input_dtype = input_dtypes(
+            [k.strip() for text in input_dtype for k in text.split(",") if k.strip()], len(shapes)
+        )
     conv = Convention(unit.value, bias=bias, batchnorm=batchnorm, elementwise=elementwise)
     with contextlib.redirect_stdout(sys.stderr):  # whatever the model prints stays off stdout (and --json)
         module, name = load_model(model)

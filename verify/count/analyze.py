@@ -106,10 +106,6 @@ def _numel(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 
 
-def _inside(name: str, parent: str) -> bool:
-    return parent == "" or name == parent or name.startswith(parent + ".")
-
-
 def input_dtypes(names: Sequence[str] | None, inputs: int) -> list[str]:
     """The dtype name of each of ``inputs`` inputs: none given means float32, one is used for all; raises a one-line
     :class:`VerifyError` for an unknown name or a count that does not match."""
@@ -196,10 +192,13 @@ def analyze(
     for c in counted.counted:
         w, b = own.get(c.call.module, (Work(), Work()))
         own[c.call.module] = (w + c.work, b + c.backward)
+    for mod_name, (w, b) in own.items():  # each module's work goes to it and to every enclosing module
+        while mod_name:
+            if mod_name in infos:
+                infos[mod_name].work = infos[mod_name].work + w
+                infos[mod_name].backward = infos[mod_name].backward + b
+            mod_name = mod_name.rsplit(".", 1)[0] if "." in mod_name else ""
     for info in infos.values():
-        parts = [v for k, v in own.items() if k and _inside(k, info.name)]
-        info.work = Work.total(w for w, _ in parts)
-        info.backward = Work.total(b for _, b in parts)
         info.count = convention.total(info.work)
         info.backward_count = convention.total(info.backward)
     for owner, users in counted.weights_used_by.items():

@@ -86,7 +86,11 @@ class Convention:
         if work is None or work.bias_outputs:
             parts.append("bias adds counted" if self.bias else "bias not counted")
         if work is None or work.batchnorm:
-            parts.append("BatchNorm counted (2 per element)" if self.batchnorm else "BatchNorm folded (0)")
+            parts.append(
+                "normalization counted (2 per element with running statistics)"
+                if self.batchnorm
+                else "normalization not counted (folded)"
+            )
         if work is None or work.elementwise:
             parts.append(
                 "pooling/activations/upsampling counted"

@@ -152,8 +152,10 @@ def print_table(result: Analysis, training: bool, console: Any) -> None:
     total = result.total()
     work = result.total_work()
     outs = (
-        _shape_text(result.output_shape)
-        if len(result.outputs) <= 1
+        "no tensor"
+        if not result.outputs
+        else _shape_text(result.output_shape)
+        if len(result.outputs) == 1
         else ", ".join(f"{p or '·'}: {_shape_text(s)}" for p, s in result.outputs)
     )
     console.print(

@@ -110,9 +110,10 @@ def _key_text(key: Any) -> str:
 class _Recorder:
     """The state of one traced run: tensor identities, the module stack, the calls."""
 
-    def __init__(self, names: dict[int, str]) -> None:
+    def __init__(self, names: dict[int, str], device: str = "meta") -> None:
         from torch.utils.weak import WeakIdKeyDictionary
 
+        self.device = device
         self.uids: Any = WeakIdKeyDictionary()  # tensor -> TensorRef (dies with the tensor: ids are never reused)
         self.next_uid = 0
         self.names = names  # id(module) -> qualified name
@@ -134,7 +135,10 @@ class _Recorder:
 
     def replace(self, value: Any) -> Any:
         import torch
+        from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]
 
+        if isinstance(value, UninitializedTensorMixin):  # a lazy parameter being materialized: no shape yet
+            return None
         if isinstance(value, torch.Tensor):
             return self.ref(value)
         if isinstance(value, (list, tuple)):
@@ -175,6 +179,85 @@ class _Recorder:
         )
 
 
+# ---- meta kernels, remembered ------------------------------------------------------------------------------------
+# An operator's output shapes, strides and dtypes on meta tensors depend only on its arguments' metadata and its
+# other arguments, so a call whose key was seen before need not run its meta kernel again (several of them are Python
+# decompositions costing milliseconds: batch norm, layer norm, hardtanh). Only operators whose outputs alias nothing
+# are remembered; an in-place operator whose key was seen returns the tensor it mutates, as it would.
+_META_CACHE: dict[Any, Any] = {}
+_META_CACHE_SIZE = 1 << 16
+_NOT_KEYABLE = object()
+
+
+def _meta_key(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        if value.device.type != "meta":
+            return _NOT_KEYABLE
+        return ("T", tuple(value.shape), value.stride(), value.dtype, value.storage_offset())
+    if isinstance(value, (list, tuple)):
+        keys = tuple(_meta_key(v) for v in value)
+        return _NOT_KEYABLE if any(k is _NOT_KEYABLE for k in keys) else (type(value).__name__, keys)
+    if value is None or isinstance(value, (bool, int, float, str, torch.dtype, torch.device, torch.layout)):
+        return (type(value).__name__, value)
+    if isinstance(value, torch.memory_format):
+        return ("memory_format", str(value))
+    return _NOT_KEYABLE
+
+
+def _returned_argument(func: Any) -> int | None:
+    """The index of the argument an in-place operator returns (its single return aliases a written argument)."""
+    returns = func._schema.returns
+    if len(returns) != 1 or returns[0].alias_info is None:
+        return None
+    target = set(returns[0].alias_info.before_set)
+    for i, a in enumerate(func._schema.arguments):
+        if a.alias_info is not None and a.alias_info.is_write and set(a.alias_info.before_set) == target:
+            return i if not a.kwarg_only else None
+    return None
+
+
+def _meta_call(func: Any, args: Any, kwargs: Any) -> Any:
+    import torch
+    from torch.utils._pytree import tree_flatten, tree_unflatten
+
+    # torch's default dtype is part of the key: factories called with dtype=None consult it
+    key = _meta_key((str(func), torch.get_default_dtype(), args, tuple(sorted(kwargs.items()))))
+    if key is _NOT_KEYABLE:
+        return func(*args, **kwargs)
+    known = _META_CACHE.get(key)
+    if known is not None:
+        kind, value = known
+        if kind == "self":
+            return args[value]
+        leaves, spec = value
+        return tree_unflatten(
+            [torch.empty_strided(x[1], x[2], dtype=x[3], device="meta") if isinstance(x, tuple) else x for x in leaves],
+            spec,
+        )
+    out = func(*args, **kwargs)
+    if len(_META_CACHE) >= _META_CACHE_SIZE:
+        return out
+    returned = _returned_argument(func)
+    if returned is not None and returned < len(args) and out is args[returned]:
+        _META_CACHE[key] = ("self", returned)
+    elif all(r.alias_info is None for r in func._schema.returns):
+        leaves, spec = tree_flatten(out)
+        meta: list[Any] = []
+        for x in leaves:
+            if isinstance(x, torch.Tensor):
+                if x.device.type != "meta" or x.storage_offset() != 0:
+                    return out
+                meta.append(("T", tuple(x.shape), x.stride(), x.dtype))
+            elif x is None or isinstance(x, (bool, int, float)):
+                meta.append(x)
+            else:
+                return out
+        _META_CACHE[key] = ("new", (meta, spec))
+    return out
+
+
 def _make_mode(rec: _Recorder) -> Any:
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -186,7 +269,7 @@ def _make_mode(rec: _Recorder) -> Any:
             rargs = rec.replace(tuple(args))
             rkwargs = {k: rec.replace(v) for k, v in kwargs.items()}
             grad = torch.is_grad_enabled()
-            out = func(*args, **kwargs)
+            out = _meta_call(func, args, kwargs) if rec.device == "meta" else func(*args, **kwargs)
             mutated: dict[int, TensorRef] = {}
             for i, a in enumerate(func._schema.arguments):
                 info = a.alias_info
@@ -214,17 +297,20 @@ def _run(model: Any, inputs: Sequence[Any], device: str, grad: bool) -> Trace:
     names: dict[int, str] = {}
     for name, mod in model.named_modules(remove_duplicate=False):
         names.setdefault(id(mod), name)
-    rec = _Recorder(names)
+    rec = _Recorder(names, device)
     params: dict[int, str] = {}
     trainable: set[int] = set()
+    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+
+    lazy = (UninitializedParameter, UninitializedBuffer)
     for name, p in model.named_parameters(remove_duplicate=False):
-        if p not in rec.uids:
+        if not isinstance(p, lazy) and p not in rec.uids:
             ref = rec.fresh(p)
             params[ref.uid] = name
             if p.requires_grad:
                 trainable.add(ref.uid)
     for name, b in model.named_buffers(remove_duplicate=False):
-        if b not in rec.uids:
+        if not isinstance(b, lazy) and b not in rec.uids:
             params[rec.fresh(b).uid] = name
     in_refs = [rec.fresh(x) for x in inputs]
     handles = [
@@ -237,6 +323,12 @@ def _run(model: Any, inputs: Sequence[Any], device: str, grad: bool) -> Trace:
     finally:
         for h in handles:
             h.remove()
+    for name, p in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
+        seen = rec.uids.get(p)  # a lazy parameter, materialized during the run
+        if seen is not None and seen.uid not in params:
+            params[seen.uid] = name
+            if isinstance(p, torch.nn.Parameter) and p.requires_grad:
+                trainable.add(seen.uid)
     return Trace(
         calls=rec.calls,
         inputs=in_refs,
