@@ -509,6 +509,8 @@ def _receptive_fields(
     from verify.count.receptive import field_json, fields_of
     from verify.count.support import confirm_fields, example_inputs
 
+    if getattr(result, "inputs", None):  # the inputs the counts ran on (shapes and dtypes)
+        shapes, dtypes = [s for s, _ in result.inputs], [d for _, d in result.inputs]
     inputs = example_inputs(shapes, dtypes)
     modes = [(m, m.training) for m in module.modules()]
     module.train(train_mode)  # the network the counts saw (eval unless --train-mode)
