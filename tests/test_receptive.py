@@ -525,6 +525,10 @@ def heads():
 
 def seq1d():
     return nn.Sequential(nn.Conv1d(2, 4, 5, padding=2), nn.MaxPool1d(2), nn.Conv1d(4, 4, 3))
+
+
+def dilated():
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3, 2, dilation=2, ceil_mode=True), nn.Conv2d(2, 1, 3))
 """
 
 
@@ -553,6 +557,8 @@ def test_confirm_rf_agrees_and_catches_a_wrong_map(tmp_path, capsys, monkeypatch
     f.write_text(NETS)
     assert main(["count", f"{f}:heads", "--input", "1,3,24,24", "--confirm-rf", "--json"]) == 0
     assert "3 of 3 layers agree" in capsys.readouterr().err
+    assert main(["count", f"{f}:dilated", "--input", "1,1,21,20", "--confirm-rf", "--json"]) == 0
+    assert "3 of 3 layers agree" in capsys.readouterr().err  # max pooling averaged over its dilated window
     right = index_maps.window
     monkeypatch.setattr(index_maps, "window", lambda k, s=1, p=0, d=1: right(k, s, p + 1, d))
     assert main(["count", f"{f}:heads", "--input", "1,3,24,24", "--confirm-rf", "--json"]) == 0

@@ -40,8 +40,9 @@ def _elementwise() -> tuple[type, ...]:
     )
 
 
-def positive_copy(model: Any) -> Any:
-    """A float32 CPU copy whose gradients cannot cancel: positive weights, zero biases, max → average pooling.
+def positive_copy(model: Any, pools: bool = True) -> Any:
+    """A float32 CPU copy whose gradients cannot cancel: positive weights, zero biases, max → average pooling
+    (MaxPool2d modules; ``pools=False`` leaves them, for :func:`confirm_fields`, which averages every max pooling).
 
     Each filter's weights are made positive and scaled to sum to one, and normalization layers become the identity, so
     every layer averages its inputs: activations and gradients stay near one at any depth (no overflow or underflow in
@@ -50,7 +51,7 @@ def positive_copy(model: Any) -> Any:
     import torch.nn as nn
 
     m = copy.deepcopy(model).to("cpu").float().eval()
-    for child in list(m.modules()):
+    for child in list(m.modules()) if pools else []:
         for cname, c in list(child.named_children()):
             if isinstance(c, nn.MaxPool2d):
                 setattr(child, cname, nn.AvgPool2d(c.kernel_size, c.stride, c.padding, ceil_mode=c.ceil_mode))
@@ -341,7 +342,7 @@ def confirm_fields(model: Any, inputs: Sequence[Any], g: Any, limit: int | None 
             f"--confirm-rf would need about {need / 2**30:.1f} GiB (the gradient of {batch} sampled units through "
             f"every activation, float64); give a smaller --input or leave --confirm-rf off (the fields do not need it)"
         )
-    m = positive_copy(model).double()
+    m = positive_copy(model, pools=False).double()
     layers = {name: outs[0] for name, outs in _module_outputs(g).items() if outs}
     captured: dict[str, Any] = {}
 
