@@ -360,6 +360,11 @@ def confirm_fields(model: Any, inputs: Sequence[Any], g: Any, limit: int | None 
     try:
         with _max_as_mean():
             m(x)
+    except Exception as exc:  # a model the positive copy cannot run (3-D max pooling, data-dependent code, ...)
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return [
+            f"verify: --confirm-rf: the model could not be run for the gradient support: {type(exc).__name__}: {first}"
+        ]
     finally:
         for h in handles:
             h.remove()
