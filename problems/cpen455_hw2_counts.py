@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from problems.cpen455_hw2_conv import INPUT, NET, SEED, STATEMENT_2
+from problems.cpen455_hw2_conv import INPUT, NET, RF_SIDE, SEED, STATEMENT_2, classifier_question
 from verify import checks
 from verify.conv_parts import Layer, materialized
 from verify.count.models import register_model
@@ -12,7 +12,6 @@ from verify.count.parts import index_count, network_param_parts, rf_parts, with_
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
 
 PARAM_KEYS = {"H1": "H1", "H2": "H2", "H3": "H3", "H4": "H4", "Y": "Y"}
-
 NET7 = (
     Layer("H1", "conv", out=32, k=5, s=2, p=2),
     Layer("relu1", "relu"),
@@ -276,13 +275,12 @@ STATEMENT_7 = (
 )
 
 PROBLEMS = [
-    Problem(
-        id="cpen455-hw2/2.3",
-        title="Parameters of the classifier without biases",
-        statement=STATEMENT_2 + " No layer has a bias. Count the learnable parameters of each layer and in total.",
-        source=f"{SEED}, question 2.3",
+    classifier_question(
+        "2.3",
+        "Parameters of the classifier without biases",
+        "No layer has a bias. Count the learnable parameters of each layer and in total.",
+        lambda net, shape: network_param_parts(net, shape, PARAM_KEYS, "total", "No biases."),
         topics=("counting",),
-        parts=network_param_parts(NET, INPUT, PARAM_KEYS, "total", "No biases."),
     ),
     Problem(
         id="cpen455-hw2/2.4",
@@ -294,13 +292,12 @@ PROBLEMS = [
         topics=("counting",),
         parts=network_param_parts(with_bias(NET), INPUT, PARAM_KEYS, "total", "Weights and biases."),
     ),
-    Problem(
-        id="cpen455-hw2/2.6",
-        title="Receptive fields through the classifier",
-        statement=STATEMENT_2 + " How large is the receptive field of a unit of H1, H2, H3, H4, H5 and Y?",
-        source=f"{SEED}, question 2.6",
+    classifier_question(
+        "2.6",
+        "Receptive fields through the classifier",
+        "How large is the receptive field of a unit of H1, H2, H3, H4, H5 and Y?",
+        lambda net, shape: rf_parts(net, shape, ("H1", "H2", "H3", "H4", "H5", "Y"), small_side=RF_SIDE),
         topics=("receptive-field",),
-        parts=rf_parts(NET, INPUT, ("H1", "H2", "H3", "H4", "H5", "Y")),
     ),
     Problem(
         id="cpen455-hw2/5.1",

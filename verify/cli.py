@@ -395,6 +395,47 @@ def grade_cmd(
     )
 
 
+@app.command("variant")
+def variant_cmd(
+    problem_id: Annotated[
+        str | None, typer.Argument(metavar="ID", help="A parametrized problem id, e.g. cpen455-hw2/2.2.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, max=10**12 - 1, help="The instance's seed.")] = None,
+    count: Annotated[int, typer.Option("--count", min=1, max=500, help="Instances, from --seed on.")] = 1,
+    out: Annotated[Path, typer.Option("--out", help="Folder for one sub-folder per instance.")] = Path("variants"),
+    list_ids: Annotated[bool, typer.Option("--list", help="List the parametrized problems and exit.")] = False,
+    bank: BankOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """New instances of a parametrized question: per instance a folder with the statement (drawn numbers), the answer
+    key derived and passed through the question's own checks, and an empty answer file. An instance whose checks do
+    not all pass is never written; the next seed is drawn instead and the refusal reported."""
+    from verify import variants
+
+    b = _bank(bank)
+    if list_ids:
+        for pid in variants.parametrized_ids(b):
+            print(pid)
+        return
+    if problem_id is None or seed is None:
+        raise VerifyError("give a problem id and --seed N (or --list)")
+    result = variants.emit(b, problem_id, seed, count)
+    folders = [variants.write_instance(item, out) for item in result.emitted]
+    if as_json:
+        doc = {
+            "instances": [
+                {**variants.instance_json(i), "folder": str(f)} for i, f in zip(result.emitted, folders, strict=True)
+            ],
+            "refused": [{"seed": s, "why": why} for s, why in result.refused],
+        }
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    for s, why in result.refused:
+        print(f"seed {s} refused (its checks did not all pass: {why}); the next seed was drawn")
+    for item, folder in zip(result.emitted, folders, strict=True):
+        print(f"{item.problem.id}: {item.output.counts()['pass']} checks passed → {folder}")
+
+
 class Unit(StrEnum):
     macs = "macs"
     flops = "flops"

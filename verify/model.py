@@ -9,7 +9,7 @@ one, and answer grading hands it a person's answer) by one independent route, an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -127,6 +127,18 @@ class Part:
 
 
 @dataclass(frozen=True)
+class Parameters:
+    """The data of a problem built from parameters (verify.variants): this instance's values, the space they are
+    drawn from and the constructor that builds the problem from any point of it."""
+
+    name: str  # the space's name; problems sharing a space (questions about one network) draw the same instance
+    values: Mapping[str, Any]
+    space: Callable[[Any], dict[str, Any]]  # draws a parameter dict from a drawer (verify.variants.Drawer)
+    build: Callable[[Mapping[str, Any]], Problem]
+    seed: int | None = None  # None for the bank's own instance
+
+
+@dataclass(frozen=True)
 class Problem:
     id: str
     title: str
@@ -135,6 +147,7 @@ class Problem:
     topics: tuple[str, ...]
     parts: tuple[Part, ...]
     origin: str = field(default="", compare=False)  # the file that defined it (set by the registry)
+    params: Parameters | None = field(default=None, compare=False)  # set for a problem whose data are parameters
 
     def part(self, key: str) -> Part:
         for p in self.parts:

@@ -36,12 +36,24 @@ class Bank:
         return [p.id for p in self.problems]
 
     def get(self, problem_id: str) -> Problem:
+        if "@" in problem_id:  # a variant, ID@seed=N: drawn and built by its problem's constructor
+            from verify.variants import instance, split_id
+
+            base, seed = split_id(problem_id)
+            return instance(self.get(base), seed or 0)
         for p in self.problems:
             if p.id == problem_id:
                 return p
         close = [i for i in self.ids() if problem_id.split("/")[-1] in i][:3]
         hint = f" (did you mean {', '.join(close)}?)" if close else " (see `verify list`)"
         raise VerifyError(f"no problem '{problem_id}' in the bank{hint}")
+
+    def find(self, problem_id: str) -> Problem | None:
+        """Like :meth:`get`, but None for an id that names nothing (or a malformed variant id)."""
+        try:
+            return self.get(problem_id)
+        except VerifyError:
+            return None
 
     def select(self, ids: Sequence[str] = (), topic: str | None = None) -> list[Problem]:
         chosen = [self.get(i) for i in ids] if ids else list(self.problems)

@@ -505,8 +505,7 @@ def warm_up() -> None:
 
 
 def grade_answers(bank: Any, answers: list[Answer], timeout: float = DEFAULT_TIMEOUT) -> list[Verdict]:
-    by_id = {p.id: p for p in bank.problems}
-    return [grade_isolated(by_id.get(a.id), a, timeout) for a in answers]
+    return [grade_isolated(bank.find(a.id), a, timeout) for a in answers]  # ids of variants (ID@seed=N) too
 
 
 def summary(verdicts: list[Verdict]) -> dict[str, int]:
