@@ -149,6 +149,17 @@ def test_bilinear_x3_decoder_on_48_pixels():
     assert f is not None and f.fields[0].stride == Fraction(1, 3) and f.fields[0].min != f.fields[0].max
 
 
+@pytest.mark.parametrize("mode", ["bicubic", "bilinear", "nearest", "nearest-exact"])
+def test_two_dimensional_interpolation_sweep(mode):
+    """Scales that enlarge, shrink and keep an axis (17 rows, 4 columns: 4·1.1 keeps 4, which torch's 2-D kernels
+    copy unchanged), with and without aligned corners."""
+    for scale in (1.1, 0.6, 1.7, 2.5, 0.75):
+        for align in (None,) if "nearest" in mode else (False, True):
+            kw = {} if align is None else {"align_corners": align}
+            model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Upsample(scale_factor=scale, mode=mode, **kw))
+            assert_exact_everywhere(nn.Sequential(*model, nn.Conv2d(2, 1, 2)), (1, 1, 17, 4))
+
+
 @pytest.mark.parametrize(
     ("mode", "scale", "align"),
     [
@@ -425,6 +436,37 @@ def test_chains_equal_the_classical_recursion():
         assert f is not None and f.fields[0].min == f.fields[0].max == want, chain
         assert f.fields[0].stride == math.prod(s for _, s, _ in chain)
         assert propagate([AxisLayer("conv", k, s, 0, d) for k, s, d in chain])[-1].max == want
+
+
+def test_random_one_dimensional_chains_exact_everywhere():
+    """Seeded random 1-D chains of convolution (strided, dilated, padded), transposed convolution (output padding),
+    max and average pooling (ceil mode) and interpolation (nearest, linear; integer and fractional scales): the
+    propagated intervals against the brute force at every output position."""
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        layers: list[nn.Module] = []
+        for _ in range(int(rng.integers(2, 5))):
+            kind = rng.choice(["conv", "tconv", "max", "avg", "up"])
+            k, s, d = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(1, 3))
+            p = int(rng.integers(0, (k - 1) * d // 2 + 1))
+            if kind == "conv":
+                layers.append(nn.Conv1d(2, 2, k, s, p, d))
+            elif kind == "tconv":
+                layers.append(nn.ConvTranspose1d(2, 2, k, s, p, output_padding=int(rng.integers(0, min(s, d + 1)))))
+            elif kind == "max":
+                layers.append(nn.MaxPool1d(k, s, min(p, k // 2), d, ceil_mode=bool(rng.integers(0, 2))))
+            elif kind == "avg":
+                layers.append(nn.AvgPool1d(k, s, min(p, k // 2), ceil_mode=bool(rng.integers(0, 2))))
+            else:
+                scale = float(rng.choice([2.0, 3.0, 1.5, 2.5, 0.75, 1.1, 0.6, 1.7]))
+                mode = str(rng.choice(["nearest", "nearest-exact", "linear"]))
+                layers.append(nn.Upsample(scale_factor=scale, mode=mode))
+        model = nn.Sequential(*layers)
+        try:
+            model(torch.zeros(1, 2, 29))
+        except RuntimeError:  # a chain that shrinks the input to nothing
+            continue
+        assert_exact_everywhere(model, (1, 2, 29))
 
 
 def test_theoretical_field_equals_the_real_one_away_from_the_border():

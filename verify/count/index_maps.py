@@ -11,13 +11,14 @@ support of a unit along an axis is summarized by its least and greatest input in
 ``lo > hi``).
 
 Interpolation weights are exact rationals (a source coordinate that falls exactly on a pixel reads that pixel only,
-since the other weight is zero); nearest-neighbour indices follow torch's float32 arithmetic.
+since the other weight is zero); nearest-neighbour indices follow torch's arithmetic in the input's precision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -78,19 +79,22 @@ def shift(left: int, mode: str = "constant") -> Taps:
     return taps
 
 
-def nearest(scale: float, n_in: int, n_out: int, exact: bool = False) -> Taps:
-    """Nearest-neighbour upsampling as torch computes it: ⌊o·scale⌋ (``exact``: ⌊(o + ½)·scale⌋) in float32, the
-    last input index at most; ``scale`` is 1/scale_factor or n_in/n_out."""
-    f = np.float32(scale)
+def nearest(scale: float | None, n_in: int, n_out: int, exact: bool = False, dtype: str = "float32") -> Taps:
+    """Nearest-neighbour interpolation as torch's CPU kernel computes it, in the input's arithmetic precision
+    (float32, or float64 for float64 inputs): ⌊o·r⌋, or ⌊(o + ½)·r⌋ for nearest-exact, at most the last input index;
+    r = 1/scale_factor when one was given, else n_in/n_out."""
+    ft: Any = np.float64 if dtype == "float64" else np.float32
+    r = ft(1.0 / scale) if scale is not None and scale > 0 else ft(n_in) / ft(n_out)
+    half, zero = ft(0.5), ft(0)
 
     def taps(o: np.ndarray, bounded: bool, n: int) -> list[Tap]:
-        if not exact and n_out == n_in:
-            v = o.copy()
-        elif not exact and n_out == 2 * n_in:
-            v = o // 2
+        x: Any = o.astype(ft)
+        if not exact:
+            v = np.floor(x * r).astype(np.int64)
+        elif bounded:  # torch clamps the half-pixel source at 0 before rounding
+            v = np.floor(np.maximum((x + half) * r - half, zero) + half).astype(np.int64)
         else:
-            x = o.astype(np.float32) + (np.float32(0.5) if exact else np.float32(0))
-            v = np.floor(x * f).astype(np.int64)
+            v = np.floor((x + half) * r).astype(np.int64)
         return [(np.minimum(v, n_in - 1) if bounded else v, None)]
 
     return taps

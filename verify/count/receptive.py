@@ -566,11 +566,11 @@ def _restack(states: Sequence[State], dim: int) -> State | None:
 
 def _scale(arg: Any, n_in: int, n_out: int, align_corners: bool) -> Fraction:
     """torch's area_pixel_compute_scale, exact: (n_in − 1)/(n_out − 1) with aligned corners, 1/scale_factor where one
-    was given, else n_in/n_out."""
+    was given (the shortest decimal that reads back as the float), else n_in/n_out."""
     if align_corners:
         return Fraction(n_in - 1, n_out - 1) if n_out > 1 else Fraction(0)
     if arg is not None and float(arg) > 0:
-        return 1 / Fraction(float(arg))
+        return 1 / Fraction(repr(float(arg)))  # the scale as written (0.6 is 3/5), not its binary approximation
     return Fraction(n_in, n_out)
 
 
@@ -600,12 +600,17 @@ def _upsample(ctx: _Context, name: str, call: Any, st: State, out_shape: tuple[i
     scales = list(scales) + [None] * (nsp - len(scales))
     maps: list[tuple[im.Taps, Fraction | None]] = []
     in_shape = st.shape
+    dtype = str(getattr(call.args[0], "dtype", "float32"))
     for i in range(nsp):
         n_in, n_out = in_shape[2 + i], out_shape[2 + i]
-        if kind in ("nearest", "exact"):
+        if kind == "nearest" and nsp == 2 and n_in == n_out:  # torch's 2-D kernel copies such an axis (1-D, 3-D don't)
+            maps.append((im.window(1), Fraction(1)))
+        elif kind in ("nearest", "exact"):
             s = scales[i]
-            f = 1.0 / float(s) if s is not None and float(s) > 0 else float(np.float32(n_in) / np.float32(n_out))
-            maps.append((im.nearest(f, n_in, n_out, kind == "exact"), _scale(s, n_in, n_out, False)))
+            given = float(s) if s is not None and float(s) > 0 else None
+            maps.append((im.nearest(given, n_in, n_out, kind == "exact", dtype), _scale(s, n_in, n_out, False)))
+        elif kind == "linear" and n_in == n_out:  # torch copies an axis whose size does not change
+            maps.append((im.window(1), Fraction(1)))
         else:
             sc = _scale(scales[i], n_in, n_out, align)
             maps.append(((im.linear if kind == "linear" else im.cubic)(sc, align), sc))
