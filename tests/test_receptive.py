@@ -390,6 +390,24 @@ def test_padding_modes_spatial_concatenation_slicing_shuffle():
     assert not fields_of(Rearrange(), [torch.zeros(1, 1, 14, 13)]).approximated
 
 
+class Rolled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = nn.Conv2d(1, 2, 3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.roll(self.c(x), (2, -1), (2, 3))
+
+
+def test_roll_exact_and_writes_into_views_never_silent():
+    """torch.roll wraps positions around (exact); a tensor filled through views (circular padding copies slices into
+    an empty tensor) keeps its identity, so it is taken as seeing everything — said, not silently lost."""
+    assert_exact_everywhere(Rolled(), (1, 1, 15, 12))
+    g = fields_of(nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular"), [torch.zeros(1, 1, 9, 9)])
+    (_, f), *_ = g.outputs()
+    assert f is not None and f.whole and "copy_ into a view" in g.approximated
+
+
 def test_offset_branches_hull_exceeds_max_over_paths():
     """Two branches of equal size but shifted: the hull of the union (here 4) is larger than the classical largest
     path (3)."""

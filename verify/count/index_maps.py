@@ -63,8 +63,8 @@ def adaptive(n_in: int, n_out: int) -> Taps:
 
 
 def shift(left: int, mode: str = "constant") -> Taps:
-    """Padding (or cropping, for negative ``left``): output o reads o − left; reflect and replicate modes read a
-    mirrored or clamped position near the border of the real input."""
+    """Padding (or cropping, for negative ``left``): output o reads o − left; reflect, replicate and wrap (circular
+    padding, roll) modes read a mirrored, clamped or wrapped-around position near the border of the real input."""
 
     def taps(o: np.ndarray, bounded: bool, n: int) -> list[Tap]:
         v = o - left
@@ -74,6 +74,8 @@ def shift(left: int, mode: str = "constant") -> Taps:
             v = np.where(r < n, r, period - r)
         elif bounded and mode == "replicate":
             v = np.clip(v, 0, n - 1)
+        elif bounded and mode == "wrap":
+            v = np.mod(v, n)
         return [(v, None)]
 
     return taps

@@ -642,8 +642,13 @@ class _Graph:
             self.states[ref.uid] = State(tuple(dims), frozenset())
 
     def run(self) -> None:
+        base: dict[int, TensorRefLike] = {}  # a view's uid -> the tensor it is a view of (the first one)
         for call in self.trace.calls:
-            ins = [self.states.get(t.uid) for t in call.tensors()]
+            refs = call.tensors()
+            if call.name in _VIEWS and refs:
+                for o in call.outputs:
+                    base[o.uid] = base.get(refs[0].uid, refs[0])
+            ins = [self.states.get(t.uid) for t in refs]
             if all(s is None for s in ins) or not call.outputs:
                 continue
             try:
@@ -659,6 +664,14 @@ class _Graph:
                     if st.shape != tuple(ref.shape):
                         st = _everything([st], tuple(ref.shape))
                     self.states[ref.uid] = st
+            written = refs[0] if call.name.endswith("_") and refs else None
+            if written is not None and written.uid in base and outs and outs[0] is not None:
+                # a write through a view (x[:, :, 1:] = y): the viewed tensor keeps its identity, so what it now
+                # holds is taken as seeing everything both ever saw
+                root = base[written.uid]
+                before = [st for st in (self.states.get(root.uid), outs[0]) if st is not None]
+                self.states[root.uid] = _everything(before, tuple(root.shape))
+                self.ctx.note(f"{call.name} into a view")
 
     def st(self, ref: Any) -> State:
         """The state of a tensor argument (a constant or a parameter sees nothing)."""
@@ -767,6 +780,18 @@ class _Graph:
                 n = out[r - len(x.dims) + j]
                 dims.append(d if math.prod(s for s, _ in d) == n else _expand_dim(d, n))
             return [_norm(dims, x.whole)]
+        if name == "roll" and len(a) > 2 and list(a[2]):
+            x = self.st(a[0])
+            dims = list(x.dims)
+            whole = set(x.whole)
+            for shift, k in zip(_ints(a[1], len(list(a[2]))), [int(i) % len(dims) for i in a[2]], strict=True):
+                one = _single(dims[k])
+                if one is None:
+                    dims[k], lost = _mixed(dims[k])
+                    whole |= lost
+                elif one[1] is not None:
+                    dims[k] = ((one[0], apply_map(self.ctx, one[1], one[0], im.shift(shift, "wrap"), Fraction(1))),)
+            return [_norm(dims, whole)]
         if name == "flip":
             x = self.st(a[0])
             dims = list(x.dims)
@@ -861,6 +886,31 @@ class _Graph:
             return [y] + [None if name == "native_dropout" else y] * (len(call.outputs) - 1)
         self.ctx.note(name)
         return None
+
+
+TensorRefLike = Any
+_VIEWS = {
+    "slice",
+    "select",
+    "view",
+    "as_strided",
+    "transpose",
+    "permute",
+    "unsqueeze",
+    "squeeze",
+    "expand",
+    "alias",
+    "diagonal",
+    "narrow",
+    "split",
+    "split_with_sizes",
+    "unbind",
+    "t",
+    "unflatten",
+    "view_as",
+    "chunk",
+    "unfold",
+}
 
 
 def _unsq(st: State, dim: int) -> State:
