@@ -572,9 +572,8 @@ def _receptive_fields(
         result.receptive_field = {"outputs": dict(outputs)}
     if g.approximated:
         print(
-            "verify: receptive fields: no index map for "
-            + ", ".join(f"{k} ({v}×)" for k, v in sorted(g.approximated.items()))
-            + "; taken as seeing every position of their inputs",
+            "verify: receptive fields: taken as seeing every position of their inputs (no exact index map): "
+            + ", ".join(f"{k} ({v}×)" for k, v in sorted(g.approximated.items())),
             file=sys.stderr,
         )
     if confirm:

@@ -22,7 +22,8 @@ Two intervals are kept per position:
   border effects included (padding reads nothing, interpolation clamps as torch does). ``covers`` says that every
   position sees the whole axis.
 
-Operators without an index map are taken as mixing every position of their inputs (listed, never silent). In train
+Operators without an index map (``im2col``, ``gather``, ...) and tensors written through views (``x[..., 1:] = y``:
+the tensor keeps its identity) are taken as mixing every position of their inputs (listed, never silent). In train
 mode BatchNorm normalizes with statistics of every position, so its units see the whole input; in eval mode (the
 default of ``verify count``) it is element-wise.
 
