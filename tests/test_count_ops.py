@@ -24,6 +24,15 @@ from verify.count.trace import trace
 torchvision_models = pytest.importorskip("torchvision_models")
 
 
+@pytest.fixture(autouse=True)
+def _float32_default():  # type: ignore[no-untyped-def]
+    """The fused CPU kernels these tests reach take float32; other tests may leave float64 as torch's default."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(before)
+
+
 def _macs(model: nn.Module, *shapes: tuple[int, ...], **kw: object) -> int:
     return int(analyze(model, list(shapes), **kw).total_work().macs)  # type: ignore[arg-type]
 
@@ -125,6 +134,48 @@ def test_eval_mode_by_default_leaves_auxiliary_heads_out() -> None:
     assert evaluated.params == trained.params
 
 
+def _mixed() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1, bias=False),
+        nn.BatchNorm2d(6),
+        nn.LeakyReLU(),
+        nn.Upsample(scale_factor=2, mode="bilinear"),
+        nn.AvgPool2d(3, 2),
+        nn.ConvTranspose2d(6, 4, 3, stride=2, groups=2),
+        nn.AdaptiveMaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16, 5),
+        nn.Sigmoid(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "shape"), [("zoo", (2, 3, 32, 32)), ("resnet18", (1, 3, 64, 64)), ("mixed", (2, 3, 9, 9))]
+)
+def test_operator_count_equals_the_per_module_formulas(make: str, shape: tuple[int, ...]) -> None:
+    """The second route: every leaf layer the per-module formulas know (conventions.layer_work, from the module's type
+    and its input and output shapes) has exactly the operator-level work, in every category."""
+    from verify.count.conventions import Work, layer_work
+    from verify.count.models import resnet18, small_zoo
+
+    model = {"zoo": small_zoo, "resnet18": resnet18, "mixed": _mixed}[make]().eval()
+    rows = {x.name: x for x in analyze(model, shape).leaves}
+    expected: dict[str, Work] = {}
+    for call in trace(model, [torch.empty(shape)]).modules:
+        module = model.get_submodule(call.name)
+        if call.name in rows:
+            work = layer_work(module, call.inputs[0].shape, call.outputs[0][1].shape)
+            expected[call.name] = expected.get(call.name, Work()) + work
+    known = [
+        name
+        for name, w in expected.items()
+        if w != Work() or type(model.get_submodule(name)).__name__ in ("Upsample", "Flatten")
+    ]
+    assert len(known) >= 8
+    for name in known:
+        assert rows[name].work == expected[name], name
+
+
 # ---- small models, each against its formula ----------------------------------------------------------------------
 
 
@@ -165,6 +216,18 @@ def test_recurrent_layers_equal_their_gate_formula(kind: str) -> None:
     assert cpu.total_work() == meta.total_work() and cpu.uncounted == {}
 
 
+def test_a_bare_layer_is_its_own_row_and_its_recurrent_backward_follows_the_data() -> None:
+    """A model with no submodules is one row. Its backward: the input projection needs only its weight gradient; the
+    hidden projection of the first step too (the initial state is zeros, needing no gradient), later steps both."""
+    t, b, i, h = 5, 2, 4, 8
+    result = analyze(nn.LSTM(i, h), (t, b, i), training=True)
+    (row,) = result.layers
+    assert row.name == "" and row.outputs == t * b * h + 2 * b * h  # the output sequence, h_n and c_n
+    per_step_in, per_step_hidden = b * 4 * h * i, b * 4 * h * h
+    assert row.work.macs == t * (per_step_in + per_step_hidden)
+    assert row.backward.macs == t * per_step_in + per_step_hidden + (t - 1) * 2 * per_step_hidden
+
+
 def test_fused_lstm_is_the_operator_counted_on_cpu() -> None:
     model = nn.LSTM(4, 5, dtype=torch.float32).eval()  # the fused CPU kernel takes float32 only
     with torch.no_grad():
@@ -199,10 +262,52 @@ def test_multihead_attention_train_and_eval() -> None:
         with FlopCounterMode(display=False) as counter:
             model.eval()(torch.zeros(b, length, e))
     assert counter.get_total_flops() == 0
-    assert analyze(model, (b, length, e), train_mode=True).total_work().macs == expected
+    decomposed = analyze(model, (b, length, e), train_mode=True)
+    assert decomposed.total_work() == fused.total_work()  # bias adds, scaling, softmax, head averaging alike
     assert fused.total_work().bias_outputs == 4 * b * length * e
     out_proj = next(x for x in fused.layers if x.name == "attn.out_proj")
     assert out_proj.note == "weights used by attn" and out_proj.count == 0
+
+
+def test_fused_encoder_layer_equals_the_decomposed_one() -> None:
+    """nn.TransformerEncoderLayer in eval mode on real CPU tensors is one fused operator; on meta tensors it is
+    decomposed. Both count 4·B·L·E² (projections) + 2·B·L²·E (attention) + 2·B·L·E·F (feed-forward) MACs, and the same
+    bias adds, normalization and element-wise work."""
+    b, length, e, f = 2, 5, 16, 32
+    model = nn.TransformerEncoderLayer(e, 4, f, batch_first=True, dtype=torch.float32)
+    every = Convention("macs", bias=True, batchnorm=True, elementwise=True)
+    fused = analyze(model, (b, length, e), every, device="cpu")
+    with torch.no_grad():
+        ops_run = {c.name for c in trace(model.eval(), [torch.zeros(b, length, e)], device="cpu").calls}
+    assert "_transformer_encoder_layer_fwd" in ops_run
+    decomposed = analyze(model, (b, length, e), every)
+    assert fused.total_work() == decomposed.total_work()
+    assert fused.total_work().macs == 4 * b * length * e * e + 2 * b * length * length * e + 2 * b * length * e * f
+
+
+@pytest.mark.parametrize("make", ["attention", "lstm", "swin_t"])
+def test_training_step_equals_torch_flop_counter_through_autograd(make: str) -> None:
+    """--training on networks with no grouped convolution: our forward + backward FLOPs (from the data flow: which
+    operands need a gradient) equal torch's flop counter over a real autograd backward pass, on meta tensors. The
+    LSTM's first hidden product has no state gradient (the initial state is zeros); Swin-T's attention uses its child's
+    weights and matmuls."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from verify.count.trace import meta_copy
+
+    shape = {"attention": (2, 5, 16), "lstm": (5, 2, 4), "swin_t": (1, 3, 64, 64)}[make]
+    model = {
+        "attention": lambda: _SelfAttention(16, 4),
+        "lstm": lambda: nn.LSTM(4, 8),
+        "swin_t": lambda: torchvision_models.build("swin_t"),
+    }[make]()
+    ours = analyze(model, shape, Convention("flops"), training=True, train_mode=True)
+    copy = meta_copy(model).train()
+    with FlopCounterMode(display=False) as counter:
+        out = copy(torch.empty(shape, device="meta"))
+        (out[0] if isinstance(out, tuple) else out).sum().backward()
+    assert ours.total() + ours.backward_total() == counter.get_total_flops()
+    assert ours.backward_total() > 0
 
 
 def test_cross_attention_counts_query_and_key_lengths() -> None:
@@ -286,23 +391,46 @@ def test_bias_adds_of_every_operator() -> None:
     assert result.total() == (2 * 5 * 3 * 4 + 2 * 5 * 2 * 3) + (2 * 5 * 3 + 2 * 5 * 3 + 2 * 2 * 5)
 
 
-def test_mutant_formula_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A convolution formula that forgets the groups, or counts a transposed convolution per output, fails the
-    formula tests above."""
+def _zero(call, ctx):  # type: ignore[no-untyped-def]
     from verify.count import ops
+
+    return ops.Work(), [], None, "free"
+
+
+@pytest.mark.parametrize(
+    ("operator", "check"),
+    [
+        ("bmm", lambda: test_multihead_attention_train_and_eval()),
+        ("_native_multi_head_attention", lambda: test_multihead_attention_train_and_eval()),
+        ("mkldnn_rnn_layer", lambda: test_recurrent_layers_equal_their_gate_formula("LSTM")),
+        ("upsample_bilinear2d", lambda: test_interpolation_taps("bilinear", 2, 7)),
+        ("native_batch_norm", lambda: test_normalization_and_pooling_under_count_flags()),
+        ("_scaled_dot_product_flash_attention_for_cpu", lambda: test_functional_matmul_einsum_sdpa()),
+        ("_transformer_encoder_layer_fwd", lambda: test_fused_encoder_layer_equals_the_decomposed_one()),
+    ],
+)
+def test_an_operator_taken_as_free_is_caught(monkeypatch: pytest.MonkeyPatch, operator: str, check) -> None:  # type: ignore[no-untyped-def]
+    """Each formula matters: with it replaced by "no work", the test that covers it fails."""
+    from verify.count import ops
+
+    monkeypatch.setitem(ops.FORMULAS, operator, _zero)
+    with pytest.raises(AssertionError):
+        check()
+
+
+def test_an_ungrouped_convolution_formula_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A convolution formula that forgets to divide by the groups fails the formula test."""
+    from verify.count import ops
+
+    original = ops.FORMULAS["convolution"]
 
     def ungrouped(call, ctx):  # type: ignore[no-untyped-def]
         work, products, bias, kind = original(call, ctx)
         return ops.Work(macs=work.macs * call.args[-1], dots=work.dots), products, bias, kind
 
-    original = ops.FORMULAS["convolution"]
     monkeypatch.setitem(ops.FORMULAS, "convolution", ungrouped)
     with pytest.raises(AssertionError):
         test_conv1d_conv3d_and_transposed()
-    monkeypatch.setitem(ops.FORMULAS, "convolution", original)
-    monkeypatch.setitem(ops.FORMULAS, "bmm", ops.FORMULAS["view"])  # the attention products taken as free
-    with pytest.raises(AssertionError):
-        test_multihead_attention_train_and_eval()
 
 
 # ---- the command: inputs of any rank and kind, outputs of any structure, faults -----------------------------------
@@ -471,3 +599,25 @@ def test_count_table_says_whose_weights(capsys) -> None:  # type: ignore[no-unty
     out = capsys.readouterr().out
     assert "weights used by attn" in out
     assert f"{3 * 2 * 5 * 256 + 2 * 2 * 5 * 5 * 16 + 2 * 5 * 256:,}" in out
+
+
+def test_a_formula_that_cannot_read_its_arguments_reports_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    from verify.count import ops
+
+    def confused(call, ctx):  # type: ignore[no-untyped-def]
+        raise AssertionError("unexpected arguments")
+
+    monkeypatch.setitem(ops.FORMULAS, "mm", confused)
+    result = analyze(nn.Linear(4, 3, bias=False), (2, 4))
+    assert result.uncounted == {"mm": 1} and result.total_work().macs == 0
+
+
+def test_a_backward_that_ignores_the_data_flow_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting every operand's gradient (the model input's too) fails the autograd comparison."""
+    from verify.count import ops
+
+    monkeypatch.setattr(ops._Ctx, "grad", lambda self, t: isinstance(t, ops.TensorRef))
+    with pytest.raises(AssertionError):
+        test_training_step_equals_torch_flop_counter_through_autograd("attention")
+    with pytest.raises(AssertionError):
+        test_training_step_equals_torch_flop_counter_through_autograd("lstm")

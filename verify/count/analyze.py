@@ -180,6 +180,11 @@ def analyze(
         order.append(mod_name)
         infos[mod_name].params = sum(p.numel() for p in module.parameters())
         infos[mod_name].trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    if not infos:  # a model with no submodules is its own only row
+        infos[""] = LayerInfo("", type(ran).__name__, 1, True)
+        order.append("")
+        infos[""].params = sum(p.numel() for p in ran.parameters())
+        infos[""].trainable = sum(p.numel() for p in ran.parameters() if p.requires_grad)
     for mc in tr.modules:
         info = infos.get(mc.name)
         if info is None:
@@ -193,10 +198,12 @@ def analyze(
         w, b = own.get(c.call.module, (Work(), Work()))
         own[c.call.module] = (w + c.work, b + c.backward)
     for mod_name, (w, b) in own.items():  # each module's work goes to it and to every enclosing module
-        while mod_name:
+        while True:
             if mod_name in infos:
                 infos[mod_name].work = infos[mod_name].work + w
                 infos[mod_name].backward = infos[mod_name].backward + b
+            if not mod_name:
+                break
             mod_name = mod_name.rsplit(".", 1)[0] if "." in mod_name else ""
     for info in infos.values():
         info.count = convention.total(info.work)

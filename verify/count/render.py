@@ -39,7 +39,7 @@ def as_json(result: Analysis, training: bool) -> dict[str, Any]:
         }
         for x in result.layers
     ]
-    if result.own.macs or result.convention.total(result.own):
+    if (result.own.macs or result.convention.total(result.own)) and not any(x.name == "" for x in result.layers):
         layers.insert(
             0,
             {
@@ -113,7 +113,7 @@ def print_table(result: Analysis, training: bool, console: Any) -> None:
     for col in cols:
         table.add_column(col, justify="right" if col in ("params", "outputs", unit, backward) else "left")
     own = int(result.convention.total(result.own))
-    if own:
+    if own and not any(x.name == "" for x in result.layers):
         table.add_row(
             "(model)",
             "its own operators",
@@ -127,7 +127,7 @@ def print_table(result: Analysis, training: bool, console: Any) -> None:
     for x in result.layers:
         style = "" if x.leaf else "dim"
         table.add_row(
-            "  " * (x.depth - 1) + x.name,
+            "  " * (x.depth - 1) + (x.name or "(model)"),
             x.type + (" *" if x.note else ""),
             _shape_text(x.output_shape) if x.calls else "",
             f"{x.params:,}",
