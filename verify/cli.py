@@ -493,8 +493,12 @@ def count_cmd(
         bool, typer.Option("--train-mode", help="Run the model in train mode (default: eval mode).")
     ] = False,
     rf: Annotated[
-        bool, typer.Option("--rf/--no-rf", help="Measure receptive fields by gradient support (CPU).")
+        bool, typer.Option("--rf/--no-rf", help="Receptive fields by index propagation through the operators.")
     ] = True,
+    confirm_rf: Annotated[
+        bool,
+        typer.Option("--confirm-rf", help="Also measure the gradient support of sampled real units and compare."),
+    ] = False,
     list_models: Annotated[bool, typer.Option("--list-models", help="List the named models and exit.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -527,41 +531,57 @@ def count_cmd(
     with contextlib.redirect_stdout(sys.stderr):  # whatever the model prints stays off stdout (and --json)
         module, name = load_model(model)
         result = analyze(module, shapes, conv, name=name, training=training, dtypes=input_dtype, train_mode=train_mode)
-        if rf:
-            _receptive_fields(module, shapes[0], result)
+        if rf or confirm_rf:
+            _receptive_fields(module, shapes, result, confirm_rf, input_dtype, train_mode)
     if as_json:
         print(json.dumps(json_doc(result, training), indent=2))
         return
     print_table(result, training, _console())
 
 
-def _receptive_fields(module: Any, shape: tuple[int, ...], result: Any) -> None:
-    """Measure every layer's receptive field (containers too: a residual block's output sees the union of its
-    branches) and the model output's, by gradient support, from one forward pass."""
-    from verify.count.receptive import measure_layers
+def _receptive_fields(
+    module: Any,
+    shapes: Any,
+    result: Any,
+    confirm: bool = False,
+    dtypes: Any = None,
+    train_mode: bool = False,
+) -> None:
+    """Every layer's receptive field (containers too: a residual block's output sees the union of its branches) and
+    the model outputs', by index propagation through the traced operators; ``confirm``: also the gradient support of
+    sampled real units, compared (printed to stderr)."""
+    from verify.count.receptive import field_json, fields_of
+    from verify.count.support import confirm_fields, example_inputs
 
-    if len(shape) != 4:
-        return
-    names = [x.name for x in result.layers if len(x.output_shape) >= 2]
-    fields = measure_layers(module, shape, [*names, ""] if len(result.output_shape) >= 2 else names)
-
-    def as_json(name: str) -> dict[str, Any]:
-        rh, rw, _ = fields[name]
-        if rh.max is None or rw.max is None:
-            return {"whole_input": True}
-        return {
-            "size": [rh.max, rw.max],
-            "min": [rh.min, rw.min],
-            "max": [rh.max, rw.max],
-            "stride": None if rh.stride is None or rw.stride is None else [str(rh.stride), str(rw.stride)],
-            "lower_bound": rh.lower_bound or rw.lower_bound,
-        }
-
+    if getattr(result, "inputs", None):  # the inputs the counts ran on (shapes and dtypes)
+        shapes, dtypes = [s for s, _ in result.inputs], [d for _, d in result.inputs]
+    inputs = example_inputs(shapes, dtypes)
+    modes = [(m, m.training) for m in module.modules()]
+    module.train(train_mode)  # the network the counts saw (eval unless --train-mode)
+    try:
+        g = fields_of(module, inputs)
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    layers = g.layers()
     for layer in result.layers:
-        if layer.name in fields:
-            layer.receptive_field = as_json(layer.name)
-    if "" in fields:
-        result.receptive_field = as_json("")
+        outs = layers.get(layer.name)
+        if outs and outs[0][1] is not None:
+            layer.receptive_field = field_json(outs[0][1])
+    outputs = [(path, field_json(f)) for path, f in g.outputs() if f is not None]
+    if len(outputs) == 1:
+        result.receptive_field = outputs[0][1]
+    elif outputs:
+        result.receptive_field = {"outputs": dict(outputs)}
+    if g.approximated:
+        print(
+            "verify: receptive fields: taken as seeing every position of their inputs (no exact index map): "
+            + ", ".join(f"{k} ({v}×)" for k, v in sorted(g.approximated.items())),
+            file=sys.stderr,
+        )
+    if confirm:
+        for line in confirm_fields(module, inputs, g):
+            print(line, file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

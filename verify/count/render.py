@@ -79,18 +79,10 @@ def as_json(result: Analysis, training: bool) -> dict[str, Any]:
 
 
 def rf_text(rf: dict[str, Any] | None) -> str:
-    """A receptive field as the table shows it: h×w (a range where positions differ), /stride, ≥ for lower bounds."""
-    if not rf:
-        return ""
-    if rf.get("whole_input"):
-        return "whole input"
-    lo, hi = rf["min"], rf["max"]
-    if rf["lower_bound"]:
-        return f"≥ {hi[0]}×{hi[1]}"
-    text = f"{hi[0]}×{hi[1]}" if lo == hi else f"{lo[0]}×{lo[1]} – {hi[0]}×{hi[1]}"
-    if rf["stride"]:
-        text += f" /{rf['stride'][0]}" + ("" if rf["stride"][0] == rf["stride"][1] else f",{rf['stride'][1]}")
-    return text
+    """A receptive field as the table shows it (:func:`verify.count.receptive.field_text`)."""
+    from verify.count.receptive import field_text
+
+    return field_text(rf)
 
 
 def print_table(result: Analysis, training: bool, console: Any) -> None:
@@ -156,15 +148,7 @@ def print_table(result: Analysis, training: bool, console: Any) -> None:
         x.receptive_field for x in result.layers if x.receptive_field and not x.receptive_field.get("whole_input")
     ]
     if any(rf.get("lower_bound") for rf in fields):
-        console.print(
-            "[yellow]≥: every sampled unit of that layer reached the input's border, so its receptive field is at "
-            "least this; give a larger --input for the exact value[/]"
-        )
-    if any(rf.get("stride") is None and not rf.get("lower_bound") for rf in fields):
-        console.print(
-            "[yellow]a receptive field without /stride: some sampled units reached the input's border, so sizes come "
-            "from the others and the stride is not given; a larger --input gives it[/]"
-        )
+        console.print("[yellow]≥: the field reaches past 65,536 positions of margin; its size is at least this[/]")
     total = result.total()
     work = result.total_work()
     outs = (
