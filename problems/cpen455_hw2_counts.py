@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Mapping
+from typing import Any
 
 from problems.cpen455_hw2_conv import FILTERS, RF_SIDE, SEED, classifier_question
 from verify import checks
