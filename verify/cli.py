@@ -458,24 +458,36 @@ def parse_shape(text: str) -> tuple[int, ...]:
 @app.command("count")
 def count_cmd(
     model: Annotated[str, typer.Argument(help="path/to/file.py:factory, or a named model (see --list-models).")] = "",
-    input_shape: Annotated[str, typer.Option("--input", help="Input shape, e.g. 1,3,224,224.")] = "",
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option("--input", help="Input shape, e.g. 1,3,224,224 or 1,4,128; repeat for several inputs."),
+    ] = None,
+    input_dtype: Annotated[
+        list[str] | None,
+        typer.Option("--input-dtype", help="float32 (default), long for token indices, ...; one, or one per --input."),
+    ] = None,
     unit: Annotated[
         Unit, typer.Option("--convention", help="macs, flops (2·MACs) or exact (k mults + k−1 adds).")
     ] = Unit.macs,
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Count one add per output for a bias.")] = False,
     batchnorm: Annotated[
-        bool, typer.Option("--count-bn", help="Count BatchNorm (2 per element) instead of folding it.")
+        bool, typer.Option("--count-bn", help="Count normalization layers instead of folding them.")
     ] = False,
     elementwise: Annotated[
-        bool, typer.Option("--count-elementwise", help="Count pooling, activations, upsampling.")
+        bool,
+        typer.Option("--count-elementwise", help="Count element-wise work: activations, pooling, softmax, upsampling."),
     ] = False,
     training: Annotated[
         bool,
         typer.Option(
             "--training",
-            help="Also count the backward pass of conv/linear layers: input and weight gradients (grouped divided once; "
-            "no input gradient for the first layer), bias-gradient sums with --bias. macs or flops only.",
+            help="Also count the backward pass of convolutions, matrix products and attention: operand gradients "
+            "(grouped divided once; no input gradient for the first layer), bias-gradient sums with --bias. "
+            "macs or flops only.",
         ),
+    ] = False,
+    train_mode: Annotated[
+        bool, typer.Option("--train-mode", help="Run the model in train mode (default: eval mode).")
     ] = False,
     rf: Annotated[
         bool, typer.Option("--rf/--no-rf", help="Measure receptive fields by gradient support (CPU).")
@@ -485,6 +497,8 @@ def count_cmd(
 ) -> None:
     """Count any network: per-layer output shape, parameters, MACs/FLOPs under a named convention, outputs, and
     receptive fields (min, max and stride over output positions)."""
+    import contextlib
+
     from verify.count.models import load_model, named_models
 
     load_bank()  # the bank registers the networks its questions are about
@@ -496,53 +510,26 @@ def count_cmd(
         raise VerifyError("give a model: path/to/file.py:factory or a named model (--list-models)")
     if not input_shape:
         raise VerifyError("give --input, e.g. --input 1,3,224,224")
-    from verify.count.analyze import analyze
+    from verify.count.analyze import analyze, input_dtypes
     from verify.count.conventions import Convention
+    from verify.count.render import as_json as json_doc
+    from verify.count.render import print_table
 
-    shape = parse_shape(input_shape)
-    module, name = load_model(model)
+    shapes = [parse_shape(text) for text in input_shape]
+    if input_dtype:  # checked before the model is loaded; none given: the model's own precision
+        input_dtype = input_dtypes(
+            [k.strip() for text in input_dtype for k in text.split(",") if k.strip()], len(shapes)
+        )
     conv = Convention(unit.value, bias=bias, batchnorm=batchnorm, elementwise=elementwise)
-    result = analyze(module, shape, conv, name=name, training=training)
-    if rf:
-        _receptive_fields(module, shape, result)
-    flops = Convention("flops", bias=bias, batchnorm=batchnorm, elementwise=elementwise)
+    with contextlib.redirect_stdout(sys.stderr):  # whatever the model prints stays off stdout (and --json)
+        module, name = load_model(model)
+        result = analyze(module, shapes, conv, name=name, training=training, dtypes=input_dtype, train_mode=train_mode)
+        if rf:
+            _receptive_fields(module, shapes[0], result)
     if as_json:
-        doc = {
-            "model": name,
-            "input": list(shape),
-            "convention": conv.describe(),
-            "layers": [
-                {
-                    "name": x.name,
-                    "type": x.type,
-                    "output_shape": list(x.output_shape),
-                    "params": x.params,
-                    "macs": int(x.work.macs),
-                    "flops": int(flops.total(x.work)),
-                    "count": int(x.count),
-                    **({"backward": int(x.backward_count)} if training else {}),
-                    "outputs": x.outputs,
-                    "receptive_field": x.receptive_field,
-                }
-                for x in result.layers
-            ],
-            "total": {
-                "params": result.params,
-                "trainable": result.trainable,
-                "macs": int(result.total_work().macs),
-                "flops": int(flops.total(result.total_work())),
-                "count": result.total(),
-                "backward": result.backward_total() if training else None,
-                "training_step": result.total() + result.backward_total() if training else None,
-                "output_shape": list(result.output_shape),
-                "outputs": result.total("outputs"),
-                "connections": int(result.total_work().macs),
-                "receptive_field": result.receptive_field,
-            },
-        }
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(json_doc(result, training), indent=2))
         return
-    _print_count(result, training)
+    print_table(result, training, _console())
 
 
 def _receptive_fields(module: Any, shape: tuple[int, ...], result: Any) -> None:
@@ -572,91 +559,6 @@ def _receptive_fields(module: Any, shape: tuple[int, ...], result: Any) -> None:
             layer.receptive_field = as_json(layer.name)
     if "" in fields:
         result.receptive_field = as_json("")
-
-
-def _print_count(result: Any, training: bool) -> None:
-    from rich.table import Table
-
-    from verify.count.conventions import Convention
-
-    caption = result.convention.describe() + (
-        "; backward: input and weight gradients of conv/linear layers, element-wise backward not counted"
-        if training
-        else ""
-    )
-    table = Table(title=f"{result.model} on {tuple(result.input_shape)}", caption=caption)
-    unit = result.convention.unit
-    backward = f"backward {unit}"
-    cols = (
-        "layer",
-        "type",
-        "output shape",
-        "params",
-        unit,
-        *((backward,) if training else ()),
-        "outputs",
-        "receptive field",
-    )
-    for col in cols:
-        table.add_column(col, justify="right" if col in ("params", "outputs", unit, backward) else "left")
-    for x in result.layers:
-        style = "" if x.leaf else "dim"
-        table.add_row(
-            "  " * (x.depth - 1) + x.name,
-            x.type,
-            "×".join(map(str, x.output_shape)),
-            f"{x.params:,}",
-            f"{int(x.count):,}",
-            *((f"{int(x.backward_count):,}",) if training else ()),
-            f"{x.outputs:,}",
-            _rf_text(x.receptive_field),
-            style=style,
-        )
-    con = _console()
-    con.print(table)
-    fields = [
-        x.receptive_field for x in result.layers if x.receptive_field and not x.receptive_field.get("whole_input")
-    ]
-    if any(rf["lower_bound"] for rf in fields):
-        con.print(
-            "[yellow]≥: every sampled unit of that layer reached the input's border, so its receptive field is at "
-            "least this; give a larger --input for the exact value[/]"
-        )
-    if any(rf["stride"] is None and not rf["lower_bound"] for rf in fields):
-        con.print(
-            "[yellow]a receptive field without /stride: some sampled units reached the input's border, so sizes come "
-            "from the others and the stride is not given; a larger --input gives it[/]"
-        )
-    total = result.total()
-    flops = Convention("flops", result.convention.bias, result.convention.batchnorm, result.convention.elementwise)
-    work = result.total_work()
-    con.print(
-        f"output {tuple(result.output_shape)} · params {result.params:,} (trainable {result.trainable:,}, "
-        f"frozen {result.params - result.trainable:,}) · {unit} {total:,}"
-        + (f" · flops {int(flops.total(work)):,}" if unit != "flops" else "")
-        + (
-            f" · backward {result.backward_total():,} · training step {total + result.backward_total():,}"
-            if training
-            else ""
-        )
-        + f" · outputs {result.total('outputs'):,} · connections {int(work.macs):,}"
-        + (f" · receptive field of the output {_rf_text(result.receptive_field)}" if result.receptive_field else "")
-    )
-
-
-def _rf_text(rf: dict[str, Any] | None) -> str:
-    """A receptive field as the table shows it: h×w (a range where positions differ), /stride, ≥ for lower bounds."""
-    if not rf:
-        return ""
-    if rf.get("whole_input"):
-        return "whole input"
-    lo, hi = rf["min"], rf["max"]
-    if rf["lower_bound"]:
-        return f"≥ {hi[0]}×{hi[1]}"
-    text = f"{hi[0]}×{hi[1]}" if lo == hi else f"{lo[0]}×{lo[1]} – {hi[0]}×{hi[1]}"
-    if rf["stride"]:
-        text += f" /{rf['stride'][0]}" + ("" if rf["stride"][0] == rf["stride"][1] else f",{rf['stride'][1]}")
-    return text
 
 
 def main(argv: list[str] | None = None) -> int:
