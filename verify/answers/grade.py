@@ -76,8 +76,11 @@ def read_answers(path: Path) -> list[Answer]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise VerifyError(f"{path} is not valid TOML: {exc}") from None
+    from verify.variants import canonical_id
+
     answers: list[Answer] = []
-    for pid, table in doc.items():
+    for name, table in doc.items():
+        pid = canonical_id(name)  # ID@seed=007 and ID@seed=7 name one instance: one id, one column
         if not isinstance(table, dict):
             answers.append(Answer(pid, "", table))
             continue
