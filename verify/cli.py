@@ -289,10 +289,11 @@ def check_cmd(
 ) -> None:
     """Grade a person's answers against the verified bank: a verdict, the answer as read, the method and evidence for
     each. Exit 0 when every graded answer is correct, 1 otherwise, 2 for a file that cannot be read."""
-    from verify.answers.grade import grade_answers, read_answers, summary, warm_up
+    from verify.answers.grade import check_ids, grade_answers, read_answers, summary, warm_up
 
     b = _bank(bank)
     items = read_answers(answers)
+    check_ids(b, items)
     warm_up()
     verdicts = grade_answers(b, items, timeout, jobs)
     if report is not None:
@@ -354,7 +355,7 @@ def grade_cmd(
     a markdown summary with the most common wrong answers and their diagnosis."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from verify.answers.grade import grade_answers, read_answers, warm_up
+    from verify.answers.grade import check_ids, grade_answers, read_answers, warm_up
     from verify.answers.report import class_csv, class_markdown
     from verify.report.markdown import write_atomic
 
@@ -372,6 +373,7 @@ def grade_cmd(
     for path in files:
         try:
             got = read_answers(path)
+            check_ids(b, got)  # an id that cannot name an instance (ID@seed=N) sets the file aside, with the reason
         except VerifyError as exc:
             errors[path.name] = str(exc)
             continue

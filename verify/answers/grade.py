@@ -980,6 +980,13 @@ def warm_up() -> None:
         torch.nn.functional.conv2d(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3))
 
 
+def check_ids(bank: Any, answers: list[Answer]) -> None:
+    """Raise VerifyError, with the reason, for an id that cannot name an instance (a malformed ``ID@seed=N``, a seed
+    out of range, a question without parameters); an id of no question at all is left to grade as ``unknown``."""
+    for i in sorted({a.id for a in answers}):
+        bank.find(i)
+
+
 def grade_answers(
     bank: Any,
     answers: list[Answer],
@@ -991,8 +998,21 @@ def grade_answers(
     (:mod:`verify.answers.pool`)."""
     from verify.answers.pool import grade_many
 
-    problems = {i: bank.find(i) for i in {a.id for a in answers}}  # ids of variants (ID@seed=N) too
-    return grade_many({i: p for i, p in problems.items() if p is not None}, answers, timeout, jobs, on_done)
+    problems: dict[str, Problem] = {}
+    refused: dict[str, str] = {}  # an id that cannot name an instance: its answers are unknown, with the reason
+    for i in sorted({a.id for a in answers}):
+        try:
+            found = bank.find(i)  # ids of variants (ID@seed=N) too
+        except VerifyError as exc:
+            refused[i] = str(exc)
+            continue
+        if found is not None:
+            problems[i] = found
+    verdicts = grade_many(problems, answers, timeout, jobs, on_done)
+    for v in verdicts:
+        if v.id in refused:
+            v.evidence = refused[v.id]
+    return verdicts
 
 
 def summary(verdicts: list[Verdict]) -> dict[str, int]:
