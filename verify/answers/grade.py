@@ -11,7 +11,6 @@ in :mod:`verify.answers.parse`.
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import re
 import tomllib
 from dataclasses import asdict, dataclass, replace
@@ -896,68 +895,12 @@ def _grade_part(problem: Problem, part: Part, answer: Answer, v: Verdict) -> Non
                 v.evidence = f"{v.evidence}; {evidence}"
 
 
-def _child(conn: Any, problem: Problem | None, answer: Answer) -> None:
-    try:  # a forked child must not enter the parent's OpenMP thread pool (it is not fork-safe)
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    except (ImportError, ValueError, OSError):
-        pass
-    try:
-        conn.send(grade_one(problem, answer))
-    except BaseException as exc:
-        conn.send(
-            Verdict(
-                answer.id,
-                answer.part,
-                "undecided",
-                answer.given(),
-                evidence=f"the grader failed: {type(exc).__name__}: {str(exc)[:200]}",
-            )
-        )
-    finally:
-        conn.close()
-
-
 def grade_isolated(problem: Problem | None, answer: Answer, timeout: float = DEFAULT_TIMEOUT) -> Verdict:
-    """Grade one answer in a forked worker, killed after ``timeout`` seconds."""
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, problem, answer), daemon=True)
-    proc.start()
-    send.close()
-    try:
-        if recv.poll(timeout):
-            try:
-                result: Verdict = recv.recv()
-            except (EOFError, OSError):
-                result = Verdict(
-                    answer.id,
-                    answer.part,
-                    "undecided",
-                    answer.given(),
-                    evidence="the grading worker died (memory limit?)",
-                )
-        else:
-            result = Verdict(
-                answer.id,
-                answer.part,
-                "undecided",
-                answer.given(),
-                evidence=f"grading ran past its {timeout:g} s limit and was stopped",
-            )
-    finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-        recv.close()
-    return result
+    """Grade one answer in a forked worker of the grading pool, under its hard time and memory limits."""
+    from verify.answers.pool import grade_many
+
+    problems = {answer.id: problem} if problem is not None else {}
+    return grade_many(problems, [answer], timeout, 1)[0]
 
 
 def warm_up() -> None:
