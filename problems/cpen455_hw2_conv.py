@@ -159,15 +159,21 @@ def classifier_question(
 
 
 def _scatter_space(stride: int) -> Any:
-    """3.3 with stride 1 (no padding) or a stride of 2 or 3 with a padding and a non-zero output padding."""
+    """3.3 with stride 1 (no padding), or with a stride of 2 or 3 where every feature of the question stays: the
+    kernel larger than the stride (neighbouring copies of the kernel overlap and add up), an output padding of 1 or
+    more that is at most the padding (the rows and columns it adds are ones of the full result that the padding cut
+    off, not zeros) and less than padding + stride (so the added corner is a single term Y·W ≠ 0: Y is positive and W
+    has no zero), and an output of at least 2×2."""
 
     def space(d: Drawer) -> dict[str, Any]:
-        n, k = d.integer(2, 3), d.integer(2, 3 if stride == 1 else 4)
-        q: dict[str, Any] = {"Y": matrix(d, n, n, 1, 9), "W": matrix(d, k, k, -5, 5)}
-        if stride > 1:
-            s = d.choice((2, 3))
-            q.update(s=s, p=d.integer(0, k - 1), op=d.integer(1, s - 1))
-        return q
+        if stride == 1:
+            n, k = d.integer(2, 3), d.integer(2, 3)
+            return {"Y": matrix(d, n, n, 1, 9), "W": matrix(d, k, k, -5, 5)}
+        s = d.choice((2, 3))
+        n, k = d.integer(2, 3), d.integer(s + 1, 4)
+        op = d.integer(1, s - 1)
+        hi = min(k - 1, op + s - 1, ((n - 1) * s + k + op - 2) // 2)  # the last: an output of at least 2
+        return {"Y": matrix(d, n, n, 1, 9), "W": matrix(d, k, k, -5, 5), "s": s, "p": d.integer(op, hi), "op": op}
 
     return space
 
@@ -196,11 +202,12 @@ def _transposed(q: Mapping[str, Any]) -> Problem:
 
 
 def _dilated_space(d: Drawer) -> dict[str, Any]:
-    """4.1 with a dilation of 2 or 3: the padding at least what lets one dilated window fit, at most half its span."""
-    n, k, dil = d.integer(4, 6), d.integer(2, 3), d.choice((2, 3))
+    """4.1 with a dilation of 2 or 3 and a stride of 2 or 3 that matters: the padding at most half the dilated
+    window's span and at least what gives an output of 2×2 or more (n + 2p − span ≥ s)."""
+    n, k, dil, s = d.integer(5, 7), d.integer(2, 3), d.choice((2, 3)), d.choice((2, 3))
     span = dil * (k - 1) + 1
-    p = d.integer(max(0, -(-(span - n) // 2)), (span - 1) // 2)
-    return {"X": matrix(d, n, n, 1, 9), "W": matrix(d, k, k, -3, 3), "s": d.choice((1, 2)), "p": p, "d": dil}
+    p = d.integer(max(0, -(-(span + s - n) // 2)), (span - 1) // 2)
+    return {"X": matrix(d, n, n, 1, 9), "W": matrix(d, k, k, -3, 3), "s": s, "p": p, "d": dil}
 
 
 def _dilated(q: Mapping[str, Any]) -> Problem:

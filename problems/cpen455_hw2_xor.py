@@ -119,9 +119,9 @@ def _check_separable_torch(claim: Any, ctx: Context) -> Outcome:
 
 # ---- 1.2 and 1.3 -------------------------------------------------------------------------------------------------
 
-# The activations are a family each: an even power σ(x) = xᵖ ("square" is p = 2, otherwise "power(p)") and a leaky
-# ReLU σ(x) = max(x, αx) ("relu" is α = 0, otherwise "leaky_relu(α)"); the questions' data are p and α.
-SUPERSCRIPT = {2: "²", 4: "⁴", 6: "⁶"}
+# 1.3's activation is a family: a leaky ReLU σ(x) = max(x, αx) ("relu" is α = 0, the bank's question, otherwise
+# "leaky_relu(α)"); its data are α, the output weights 1/(1 − α). 1.2 has no data: the construction (x₁ − x₂)² has no
+# number an instance could change (every even power takes the same weights), so it has no variants.
 SLOPES = (
     "1/5",
     "1/3",
@@ -133,21 +133,20 @@ SLOPES = (
 
 
 def _activation(name: str) -> tuple[str, Fraction]:
-    """'square', 'power(p)', 'relu' or 'leaky_relu(α)' → ('power', p) or ('leaky', α)."""
+    """'square', 'relu' or 'leaky_relu(α)' → ('power', 2) or ('leaky', α)."""
     if name in ("square", "relu"):
         return ("power", Fraction(2)) if name == "square" else ("leaky", Fraction(0))
-    m = re.fullmatch(r"(power|leaky_relu)\((\d+(?:/\d+)?)\)", name)
+    m = re.fullmatch(r"leaky_relu\((\d+(?:/\d+)?)\)", name)
     if not m:
         raise ValueError(f"unknown activation {name!r}")
-    return ("power" if m[1] == "power" else "leaky"), Fraction(m[2])
+    return "leaky", Fraction(m[1])
 
 
 def _construction(activation: str) -> tuple[list[list[int]], list[int], str]:
     """Hidden weights W (rows = hidden units), hidden bias c, and why these features."""
     kind, a = _activation(activation)
     if kind == "power":
-        sup = SUPERSCRIPT.get(int(a), f"^{a}")
-        return [[1, -1]], [0], f"one unit: (x₁ − x₂){sup}, which is 1 exactly when the inputs differ"
+        return [[1, -1]], [0], "one unit: (x₁ − x₂)², which is 1 exactly when the inputs differ"
     unit, total = ("relu", "|x₁ − x₂|") if a == 0 else ("σ", f"{1 - a}·|x₁ − x₂|")
     return [[1, -1], [-1, 1]], [0, 0], f"two units: {unit}(x₁ − x₂) and {unit}(x₂ − x₁), whose sum is {total}"
 
@@ -164,13 +163,8 @@ def _torch_activation(activation: str) -> Any:
         return activation
     import torch.nn as nn
 
-    kind, a = _activation(activation)
-
-    class Power(nn.Module):
-        def forward(self, x: Any) -> Any:
-            return x ** int(a)
-
-    return Power if kind == "power" else (lambda: nn.LeakyReLU(float(a)))
+    _, a = _activation(activation)
+    return lambda: nn.LeakyReLU(float(a))
 
 
 def _sigma(activation: str, v: Any) -> Any:
@@ -354,19 +348,6 @@ def _network_part(activation: str) -> Part:
     )
 
 
-def _power_problem(q: Mapping[str, Any]) -> Problem:
-    p = q["p"]
-    return Problem(
-        id="cpen455-hw2/1.2",
-        title="XOR with a square activation" if p == 2 else f"XOR with the activation x{SUPERSCRIPT[p]}",
-        statement=f"Build a Linear–activation–Linear network with σ(x) = x{SUPERSCRIPT[p]} that computes XOR exactly; "
-        "any number of hidden units may be used.",
-        source=f"{SEED}, question 1.2",
-        topics=("xor",),
-        parts=(_network_part("square" if p == 2 else f"power({p})"),),
-    )
-
-
 def _leaky_problem(q: Mapping[str, Any]) -> Problem:
     alpha = q["alpha"]
     relu = alpha == "0"
@@ -401,6 +382,14 @@ PROBLEMS = [
             ),
         ),
     ),
-    parametrized("cpen455-hw2/1.2", lambda d: {"p": d.choice((2, 4, 6))}, _power_problem, {"p": 2}),
-    parametrized("cpen455-hw2/1.3", lambda d: {"alpha": d.choice(("0", *SLOPES))}, _leaky_problem, {"alpha": "0"}),
+    Problem(
+        id="cpen455-hw2/1.2",
+        title="XOR with a square activation",
+        statement="Build a Linear–activation–Linear network with σ(x) = x² that computes XOR exactly; any number of "
+        "hidden units may be used.",
+        source=f"{SEED}, question 1.2",
+        topics=("xor",),
+        parts=(_network_part("square"),),
+    ),
+    parametrized("cpen455-hw2/1.3", lambda d: {"alpha": d.choice(SLOPES)}, _leaky_problem, {"alpha": "0"}),
 ]

@@ -15,19 +15,24 @@ from verify.variants import Drawer, parametrized
 SEED = "003_c85582041e1ef3a7.txt"
 
 # ConvTransposeNet on 32×32 inputs: two stride-2 convolutions (32 → 16 → 8), two stride-2 transposed convolutions
-# (8 → 16 → 32), and a final stride-1 convolution that keeps 32×32. Its input side and stride are parameters.
-NET_54 = {"side": 32, "s": 2}
-SEARCH = range(0, 12)  # every padding beyond the kernel size only grows the output; 12 > 5 covers all
+# (8 → 16 → 32), and a final stride-1 convolution that keeps 32×32, asked for an even and an odd kernel size (4 and 5)
+# instead of 3. Its data are parameters: the bottleneck side, the stride, the remainder each stride leaves (the sizes are
+# n1 = s·n2 + r, n0 = s·n1 + r, so the two transposed convolutions can share their paddings) and the two kernel sizes.
+NET_54 = {"bottleneck": 8, "s": 2, "r": 0, "kernels": [4, 5]}
+SEARCH = range(0, 12)  # every padding beyond the kernel size only grows the output; 12 > 9 + 2 covers all
 
 
 @dataclass(frozen=True)
 class Net:
-    side: int
+    bottleneck: int
     s: int  # the stride of the two convolutions and the two transposed convolutions
+    r: int  # n0 = s·n1 + r and n1 = s·n2 + r: what the floor of a strided convolution drops (r ≥ 0) or adds (r < 0)
 
     @property
     def sizes(self) -> tuple[int, int, int]:
-        return self.side, self.side // self.s, self.side // self.s**2
+        n2 = self.bottleneck
+        n1 = self.s * n2 + self.r
+        return self.s * n1 + self.r, n1, n2
 
     @property
     def down(self) -> tuple[tuple[int, int], ...]:
@@ -41,13 +46,21 @@ class Net:
 
     @property
     def final(self) -> tuple[int, int]:
-        return self.side, self.side
+        n0 = self.sizes[0]
+        return n0, n0
 
 
-def _space(d: Drawer) -> dict[str, int]:
-    """A stride of 2 or 3 (3 allows an output padding of 2) and a side the two strides divide: 16 to 96."""
+EVEN_KERNELS, ODD_KERNELS = (4, 6, 8), (5, 7, 9)  # larger than 3 (the network's own) and than either stride
+
+
+def _space(d: Drawer) -> dict[str, Any]:
+    """A stride of 2 or 3, an even and an odd kernel size, a remainder r with |r| < s (the sizes are floor(n/s) for
+    r ≥ 0 and ceil(n/s) for r < 0; the conv paddings solve a floor inequality), and a bottleneck of 4 to 12. Every
+    draw keeps all six answers' structure: r ≤ k − 1 for both kernels, so a conv padding and a transposed
+    (padding, output padding) pair exist for each; the even kernel has no symmetric 'same' padding, the odd one has."""
     s = d.choice((2, 3))
-    return {"side": s * s * d.integer(-(-16 // (s * s)), 96 // (s * s)), "s": s}
+    kernels = sorted((d.choice(EVEN_KERNELS), d.choice(ODD_KERNELS)))
+    return {"bottleneck": d.integer(4, 12), "s": s, "r": d.integer(-(s - 1), s - 1), "kernels": kernels}
 
 
 def _try(fn: Any, *args: Any) -> int | None:
@@ -80,13 +93,16 @@ def _derive(net: Net, layer: str, k: int) -> Derivation:
     p = sympy.Symbol("p", integer=True, nonnegative=True)
     s, (n0, n1, n2) = net.s, net.sizes
     if layer == "conv":
+        lo, hi = s * n1 - s, s * n1 - 1  # s·(n1 − 1) ≤ n0 + 2p − k ≤ s·(n1 − 1) + s − 1
         ineq = (
-            rf"{n1} = \left\lfloor \frac{{{n0} + 2p - {k}}}{{{s}}} \right\rfloor + 1 \iff {n0 - s} \le {n0 - k} + 2p "
-            rf"\le {n0 - 1}"
+            rf"{n1} = \left\lfloor \frac{{{n0} + 2p - {k}}}{{{s}}} \right\rfloor + 1 \iff {lo} \le {n0 - k} + 2p "
+            rf"\le {hi}"
         )
-        sol = sympy.reduce_inequalities([n0 - k + 2 * p >= n0 - s, n0 - k + 2 * p <= n0 - 1], [p])
+        sol = sympy.reduce_inequalities([n0 - k + 2 * p >= lo, n0 - k + 2 * p <= hi], [p])
         answer: set[Any] = conv_paddings(net, k)
-        shrink = "halve the size" if s == 2 else f"divide the size by {s}"
+        shrink = ("halve the size" if s == 2 else f"divide the size by {s}") + (
+            "" if net.r == 0 else f" (rounded {'down' if net.r > 0 else 'up'})"
+        )
         steps = (
             Step(f"Both stride-{s} convolutions {shrink} ({n0} → {n1}, {n1} → {n2}); for {n0} → {n1}", ineq),
             Step("Over the reals", sympy.latex(sol)),
@@ -98,10 +114,12 @@ def _derive(net: Net, layer: str, k: int) -> Derivation:
     elif layer == "tconv":
         eq = rf"{n1} = ({n2} - 1)\cdot {s} - 2p + {k} + o_p"
         answer = tconv_paddings(net, k)
-        grow = "double the size" if s == 2 else f"multiply the size by {s}"
+        grow = ("double the size" if s == 2 else f"multiply the size by {s}") + (
+            "" if net.r == 0 else f" and {'add' if net.r > 0 else 'subtract'} {abs(net.r)}"
+        )
         steps = (
             Step(f"Both transposed convolutions {grow} ({n2} → {n1}, {n1} → {n0}); for {n2} → {n1}", eq),
-            Step("so", rf"2p - o_p = {k - s},\quad 0 \le o_p < {s} \text{{ (output\_padding < stride)}}"),
+            Step("so", rf"2p - o_p = {k - s - net.r},\quad 0 \le o_p < {s} \text{{ (output\_padding < stride)}}"),
             Step(
                 f"{n1} → {n0} gives the same condition; the integer solutions (p, o_p)",
                 sympy.latex(sympy.FiniteSet(*answer)) if answer else r"\emptyset",
@@ -193,9 +211,9 @@ def _torch_check(net: Net, layer: str, k: int) -> Any:
     return check
 
 
-def _parts(net: Net) -> tuple[Part, ...]:
+def _parts(net: Net, kernels: tuple[int, ...]) -> tuple[Part, ...]:
     parts = []
-    for k in (4, 5):
+    for k in kernels:
         for layer, key, note in (
             ("conv", f"k{k}_conv_padding", f"padding of the two stride-{net.s} convolutions"),
             ("tconv", f"k{k}_tconv", f"(padding, output_padding) of the two stride-{net.s} transposed convolutions"),
@@ -216,20 +234,21 @@ def _parts(net: Net) -> tuple[Part, ...]:
     return tuple(parts)
 
 
-def _problem(q: Mapping[str, int]) -> Problem:
-    net = Net(q["side"], q["s"])
+def _problem(q: Mapping[str, Any]) -> Problem:
+    net = Net(q["bottleneck"], q["s"], q["r"])
+    ke, ko = q["kernels"]
     n0, n1, n2 = net.sizes
     return Problem(
         id="csc413-a2/5.4",
-        title="Paddings for kernel sizes 4 and 5 in ConvTransposeNet",
+        title=f"Paddings for kernel sizes {ke} and {ko} in ConvTransposeNet",
         statement=(
             f"ConvTransposeNet takes {n0}×{n0} inputs through two stride-{net.s} convolutions ({n0} → {n1} → {n2}), "
             f"two stride-{net.s} transposed convolutions ({n2} → {n1} → {n0}) and a final stride-1 convolution at "
-            f"{n0}×{n0}. With kernel size 4 or 5 instead of 3, which paddings (and output paddings) keep every shape?"
+            f"{n0}×{n0}. With kernel size {ke} or {ko} instead of 3, which paddings (and output paddings) keep every shape?"
         ),
         source=f"{SEED}, question 5.4",
         topics=("conv-arithmetic", "transposed-conv"),
-        parts=_parts(net),
+        parts=_parts(net, (ke, ko)),
     )
 
 

@@ -46,6 +46,12 @@ def _sym() -> dict[str, Any]:
     }
 
 
+def _pseudo_inverse() -> dict[str, Any]:
+    """X⁺ = Xᵀ(XXᵀ)⁻¹: the statement gives X full row rank (d > n)."""
+    x = _sym()["X"]
+    return {"X^+": x.T * (x * x.T).I}
+
+
 MATRIX_SYMBOLS = ("X", "t", "w0", "a", "n", "eta")
 
 
@@ -169,6 +175,8 @@ def _expr_part(
         ),
         symbols=symbols,
         note=note,
+        names=_sym,
+        domain=(("eta", "(0, oo)"),),
     )
 
 
@@ -1063,6 +1071,8 @@ def _l2_part(key: str, which: str) -> Part:
             checks.torch_check("autograd step", torch_step, uses_device=True),
         ),
         symbols=_l2_symbols(),
+        names=_sym,
+        domain=(("eta", "(0, oo)"), ("lambda", "[0, 1)")),
     )
 
 
@@ -1251,6 +1261,7 @@ def _rms_problem(q: Mapping[str, Any]) -> Problem:
                     checks.torch_check("torch.optim.RMSprop one step", functools.partial(_check_w1_torch, ex)),
                 ),
                 symbols=("eta", "beta", "epsilon"),
+                domain=(("eta", "(0, oo)"), ("beta", "[0, 1)"), ("epsilon", "(0, oo)")),
                 note="torch.optim.RMSprop(lr=η, alpha=β, eps=ε) applies exactly this rule: ε is added outside the square root.",
             ),
             Part(
@@ -1297,6 +1308,7 @@ PROBLEMS = [
                     checks.torch_check("torch.optim.SGD with random mini-batches", _check_w_hat_torch),
                 ),
                 symbols=("X", "t", "n", "d"),
+                names=_pseudo_inverse,
             ),
         ),
     ),
@@ -1410,6 +1422,7 @@ PROBLEMS = [
                     checks.torch_check("hyper-gradient and grid search", _check_eta_star_torch, uses_device=True),
                 ),
                 symbols=MATRIX_SYMBOLS,
+                names=_sym,
             ),
         ),
     ),
@@ -1417,7 +1430,7 @@ PROBLEMS = [
         id="csc413-a2/2.3.1",
         title="One step with L2 regularization and with weight decay",
         statement="Write w₁ after one GD step from w₀ (a) on the L2-regularized loss (1/n)‖Xw − t‖² + λ̃‖w‖², and (b) on "
-        "the plain loss with weight decay w ← (1 − λ)w − η∇L.",
+        "the plain loss with weight decay w ← (1 − λ)w − η∇L (with a = X w₀ − t, as in 2.2.1).",
         source=f"{SEED}, question 2.3.1",
         topics=("optimization", "regularization"),
         parts=(_l2_part("w1_l2", "l2"), _l2_part("w1_wd", "wd")),
@@ -1438,6 +1451,7 @@ PROBLEMS = [
                     checks.torch_check("torch.optim.SGD weight_decay", _check_lambda_tilde_torch),
                 ),
                 symbols=("lambda", "eta"),
+                domain=(("eta", "(0, oo)"), ("lambda", "[0, 1)")),
                 note="torch.optim.SGD(weight_decay=wd) corresponds to λ̃ = wd/2 and to weight decay λ = η·wd.",
             ),
         ),

@@ -138,6 +138,12 @@ def _q11_space(d: Drawer) -> dict[str, Any]:
     return {"b": d.integer(2, 16), "c": d.integer(2, 64), "h": d.integer(2, 64)}
 
 
+def sympy_int(v: int) -> Any:
+    import sympy
+
+    return sympy.Integer(v)
+
+
 def _global_pool_part(q: Mapping[str, Any]) -> Part:
     b, c, h, w = q["b"], q["c"], q["h"], q["h"]
 
@@ -191,6 +197,7 @@ def _global_pool_part(q: Mapping[str, Any]) -> Part:
         derive,
         (checks.symbolic("window rule", rule), checks.torch_check("global pooling in torch", pools, uses_device=True)),
         note=f"For the example tensor of the question: b = {b}, c = {c}, {h}×{w} maps.",
+        names=lambda: {"b": sympy_int(b), "c": sympy_int(c), "h": sympy_int(h), "w": sympy_int(w)},
     )
 
 

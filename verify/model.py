@@ -128,6 +128,15 @@ class Part:
     # A real model and input shape whose operation count the part asks for: answer checking uses it to name the
     # convention or slip that a wrong count matches (verify.count.diagnose).
     network: Callable[[], tuple[Any, tuple[int, ...]]] | None = None
+    # The sympy object of each name the part's answers may use, where the reference alone does not say it: shapes
+    # (a vector a ∈ ℝⁿ) and names the statement defines (a = X w₀ − t), so an answer may use either form.
+    names: Callable[[], dict[str, Any]] | None = None
+    # Intervals the statement gives for symbols, e.g. (("beta", "[0, 1)"), ("eta", "(0, oo)")): comparisons and
+    # counterexamples stay inside them.
+    domain: tuple[tuple[str, str], ...] = ()
+    # Where the question asks for the answer "in terms of" some names: an answer equal in value but written without
+    # any of them is undecided (right value, not the form asked).
+    form: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,11 @@ class Bank:
         return [p.id for p in self.problems]
 
     def get(self, problem_id: str) -> Problem:
-        if "@" in problem_id:  # a variant, ID@seed=N: drawn and built by its problem's constructor
-            from verify.variants import instance, split_id
+        from verify.variants import instance, split_id
 
-            base, seed = split_id(problem_id)
-            return instance(self.get(base), seed or 0)
+        base, seed = split_id(problem_id)
+        if seed is not None:  # a variant, ID@seed=N: drawn and built by its problem's constructor
+            return instance(self.get(base), seed)
         for p in self.problems:
             if p.id == problem_id:
                 return p
@@ -49,11 +49,15 @@ class Bank:
         raise VerifyError(f"no problem '{problem_id}' in the bank{hint}")
 
     def find(self, problem_id: str) -> Problem | None:
-        """Like :meth:`get`, but None for an id that names nothing (or a malformed variant id)."""
-        try:
-            return self.get(problem_id)
-        except VerifyError:
+        """Like :meth:`get`, but None for an id that names no problem of the bank (``no/such``, ``no/such@seed=3``).
+        A variant id that cannot name an instance raises VerifyError with the reason: malformed (not ID@seed=N), a
+        seed out of range, a problem without parameters, an instance its constructor cannot build."""
+        from verify.variants import split_id
+
+        base, _ = split_id(problem_id)
+        if base not in self.ids():
             return None
+        return self.get(problem_id)
 
     def select(self, ids: Sequence[str] = (), topic: str | None = None) -> list[Problem]:
         chosen = [self.get(i) for i in ids] if ids else list(self.problems)

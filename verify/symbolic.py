@@ -15,6 +15,7 @@ from typing import Any
 
 import sympy
 from sympy.polys.fields import sfield
+from sympy.printing.latex import LatexPrinter
 
 from verify.checks import as_sympy
 
@@ -125,7 +126,16 @@ def latex(value: Any) -> str:
         return sympy.latex(sympy.Matrix(value).T)
     if isinstance(value, dict):
         return r",\ ".join(f"{k} = {latex(v)}" for k, v in value.items())
-    return sympy.latex(value)
+    return _Printer().doprint(value)
+
+
+class _Printer(LatexPrinter):  # type: ignore[misc]
+    """sympy's LaTeX, but a column of ones prints as 1 with its size (sympy prints a bare 1, read back as a scalar)."""
+
+    def _print_OneMatrix(self, expr: Any) -> str:
+        rows, cols = expr.shape
+        size = self._print(rows) if cols == 1 else f"{self._print(rows)} \\times {self._print(cols)}"
+        return rf"\mathbf{{1}}_{{{size}}}"
 
 
 def matrix_latex(rows: Sequence[Sequence[Any]]) -> str:

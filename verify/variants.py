@@ -8,7 +8,7 @@ parameters (:func:`parametrized`), so the original and every variant come from t
 and for choices from lists, each range computed from the values drawn before it, so every combination it can return
 is valid by construction (nothing is filtered, nothing is rejected). The same function serves two drawers:
 
-- :func:`draw` draws it for ``variant(id, seed)``: the i-th integer in ``lo..hi`` is
+- :func:`draw` draws it for an instance (:func:`instance`): the i-th integer in ``lo..hi`` is
   ``lo + int(sha256("<space>@seed=<seed>#<i>")) mod (hi − lo + 1)``. Nothing depends on Python's or hypothesis's
   generators, so the same id and seed give the same instance on every machine and version.
 - :func:`strategy` turns it into a hypothesis strategy (``st.composite`` over the same function) for property tests.
@@ -34,7 +34,7 @@ from verify.model import Kind, Parameters, Problem
 
 T = TypeVar("T")
 
-_VARIANT = re.compile(r"^(?P<base>[^@]+)@seed=(?P<seed>[0-9]{1,12})$")
+_VARIANT = re.compile(r"^(?P<base>[^@]+)@seed=(?P<seed>[0-9]+)$")
 MAX_SEED = 10**12 - 1
 
 
@@ -119,7 +119,17 @@ def split_id(problem_id: str) -> tuple[str, int | None]:
     m = _VARIANT.match(problem_id.strip())
     if not m:
         raise VerifyError(f"'{problem_id}' is not a variant id: write it as ID@seed=N (N a non-negative integer)")
-    return m["base"], int(m["seed"])
+    digits = m["seed"].lstrip("0") or "0"
+    if len(digits) > len(str(MAX_SEED)) or int(digits) > MAX_SEED:
+        raise VerifyError(f"'{problem_id}': seed out of range 0..{MAX_SEED}")
+    return m["base"], int(digits)
+
+
+def canonical_id(problem_id: str) -> str:
+    """The one spelling of an id: ``course/q@seed=007`` → ``course/q@seed=7``; anything else (a plain id, a malformed
+    variant id, which is refused where it is resolved) unchanged."""
+    m = _VARIANT.match(problem_id.strip()) if "@" in problem_id else None
+    return f"{m['base']}@seed={m['seed'].lstrip('0') or '0'}" if m else problem_id
 
 
 def _params(problem: Problem) -> Parameters:
@@ -153,13 +163,6 @@ def instance(base: Problem, seed: int) -> Problem:
     if not 0 <= seed <= MAX_SEED:
         raise VerifyError(f"seed {seed} out of range 0..{MAX_SEED}")
     return _instance(base, seed)
-
-
-def variant(problem_id: str, seed: int, bank: Any = None) -> Problem:
-    """The instance of ``problem_id`` (a bank id) for ``seed``; deterministic on every machine."""
-    from verify.registry import load_bank
-
-    return instance((bank or load_bank()).get(problem_id), seed)
 
 
 def parametrized_ids(bank: Any) -> list[str]:
@@ -272,11 +275,20 @@ def toml_value(kind: Kind, value: Any) -> str | None:
 
 
 def _numbers(value: Any) -> Any:
+    """Network weights as TOML numbers, exactly: an answer's network holds numbers, which the grader reads back as the
+    rational their decimal spells (``1.5`` is 3/2). A weight with no exact decimal (4/3) is refused, never rounded."""
+    import sympy
+
     if isinstance(value, (list, tuple)):
         return [_numbers(v) for v in value]
     if isinstance(value, (str, bool, int, float)):
-        return value
-    return int(value) if getattr(value, "is_Integer", False) else float(value)
+        return value  # a float is already the number it writes
+    exact = sympy.sympify(value)
+    if exact.is_Integer:
+        return int(exact)
+    if exact.is_Rational and sympy.Rational(repr(float(exact))) == exact:
+        return float(exact)
+    raise VerifyError(f"network weight {exact} has no exact decimal: the answer format cannot write it")
 
 
 def _toml_any(value: Any) -> str:
@@ -301,8 +313,13 @@ def key_toml(problem: Problem, derivations: Mapping[tuple[str, str], Any]) -> st
 
 
 def blank_toml(problem: Problem) -> str:
-    """An empty answer file for the instance: its table and one key per part, to be filled in."""
-    lines = [f"# answers to {problem.id}: fill in each part (see `verify list` for the answer kinds)"]
+    """An empty answer file for the instance: its table and one key per part, to be filled in. A part left blank
+    stays in the file and is graded "unparsable" (no credit), so a class's grades show every unanswered part; the
+    header says so."""
+    lines = [
+        f"# answers to {problem.id}: fill in each part (see `verify list` for the answer kinds)",
+        "# a part left blank ('') is graded \"unparsable\", like any answer that cannot be read: it earns no credit",
+    ]
     lines.append(f"[{_header(problem)}]")
     for part in problem.parts:
         if part.kind is Kind.TEXT:
