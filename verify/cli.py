@@ -505,7 +505,7 @@ class Unit(StrEnum):
 def parse_shape(text: str) -> tuple[int, ...]:
     """'1,3,224,224' → (1, 3, 224, 224), with a one-line error for anything else."""
     try:
-        shape = tuple(int(x) for x in text.replace("x", ",").split(",") if x.strip())
+        shape = tuple(int(x) for x in text.replace("x", ",").split(","))  # an empty part ('1,3,,8', '1,3,') too
     except ValueError:
         raise VerifyError(
             f"--input must be comma-separated positive integers, e.g. 1,3,224,224 (got '{text}')"
@@ -649,6 +649,9 @@ def main(argv: list[str] | None = None) -> int:
             list_bank(**plain)
             return 0
         code = app(args=argv, standalone_mode=False, prog_name="verify")
+        if code == 130:  # typer turns a KeyboardInterrupt (Ctrl-C, also inside a model's forward) into 130
+            print("verify: interrupted", file=sys.stderr)
+            return 130
     except typer.Abort:
         print("verify: interrupted", file=sys.stderr)
         return 130

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,24 @@ def _first_line(exc: BaseException) -> str:
 
 
 def load_model(spec: str) -> tuple[Any, str]:
-    """A model from a bank name or from ``path/to/file.py:factory`` (a function returning an nn.Module)."""
+    """A model from a bank name or from ``path/to/file.py:factory`` (a function returning an nn.Module). The file's
+    folder comes first on ``sys.path`` while it is loaded and its factory runs, so that it can import its neighbours
+    as it would when run as a script."""
+    named = named_models()
+    if spec in named:
+        return named[spec][0](), spec
+    if ":" not in spec:
+        raise VerifyError(f"unknown model '{spec}': give path/to/file.py:factory or one of {', '.join(named)}")
+    folder = str(Path(spec.rsplit(":", 1)[0]).resolve().parent)
+    saved = list(sys.path)
+    sys.path.insert(0, folder)
+    try:
+        return _load_file_model(spec)
+    finally:
+        sys.path[:] = saved
+
+
+def _load_file_model(spec: str) -> tuple[Any, str]:
     import torch.nn as nn
 
     named = named_models()

@@ -100,6 +100,7 @@ def print_table(result: Analysis, training: bool, console: Any) -> None:
     table = Table(title=f"{result.model} on {inputs} ({result.mode} mode{where})", caption=caption)
     unit = result.convention.unit
     backward = f"backward {unit}"
+    show_rf = result.receptive_field is not None or any(x.receptive_field for x in result.layers)
     cols = (
         "layer",
         "type",
@@ -108,36 +109,57 @@ def print_table(result: Analysis, training: bool, console: Any) -> None:
         unit,
         *((backward,) if training else ()),
         "outputs",
-        "receptive field",
+        *(("receptive field",) if show_rf else ()),
     )
-    for col in cols:
-        table.add_column(col, justify="right" if col in ("params", "outputs", unit, backward) else "left")
+    rows: list[tuple[str, ...]] = []
     own = int(result.convention.total(result.own))
     if own and not any(x.name == "" for x in result.layers):
-        table.add_row(
-            "(model)",
-            "its own operators",
-            "",
-            "",
-            f"{own:,}",
-            *((f"{int(result.convention.total(result.own_backward)):,}",) if training else ()),
-            "",
-            "",
+        rows.append(
+            (
+                "(model)",
+                "its own operators",
+                "",
+                "",
+                f"{own:,}",
+                *((f"{int(result.convention.total(result.own_backward)):,}",) if training else ()),
+                "",
+                *(("",) if show_rf else ()),
+                "",
+            )
         )
     for x in result.layers:
         style = "" if x.leaf else "dim"
-        table.add_row(
-            "  " * (x.depth - 1) + (x.name or "(model)"),
-            x.type + (" *" if x.note else ""),
-            _shape_text(x.output_shape) if x.calls else "",
-            f"{x.params:,}",
-            f"{int(x.count):,}",
-            *((f"{int(x.backward_count):,}",) if training else ()),
-            f"{x.outputs:,}",
-            rf_text(x.receptive_field),
-            style=style,
+        rows.append(
+            (
+                "  " * (x.depth - 1) + (x.name or "(model)"),
+                x.type + (" *" if x.note else ""),
+                _shape_text(x.output_shape) if x.calls else "",
+                f"{x.params:,}",
+                f"{int(x.count):,}",
+                *((f"{int(x.backward_count):,}",) if training else ()),
+                f"{x.outputs:,}",
+                *((rf_text(x.receptive_field),) if show_rf else ()),
+                style,
+            )
         )
-    console.print(table)
+    needed = 1  # the narrowest table that shows every number whole: names folded to 6 columns, borders
+    for i, col in enumerate(cols):
+        if col in ("layer", "type"):  # these give up the space (folded), never the numbers
+            table.add_column(col, justify="left", overflow="fold", min_width=6)
+            needed += 6 + 3
+        else:  # numbers, shapes and fields: never cut, never wrapped
+            widest = max([len(col), *(len(r[i]) for r in rows)])
+            right = col in ("params", "outputs", unit, backward)
+            table.add_column(col, justify="right" if right else "left", no_wrap=True, min_width=widest)
+            needed += widest + 3
+    for *cells, style in rows:
+        table.add_row(*cells, style=style)
+    width = console.width
+    console.width = max(width, needed)  # lines longer than the terminal rather than a cut number
+    try:
+        console.print(table)
+    finally:
+        console.width = width
     for x in result.layers:
         if x.note:
             console.print(f"* {x.name}: {x.note} (that work is counted there)")

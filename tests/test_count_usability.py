@@ -1,0 +1,69 @@
+"""`verify count` as a new user meets it: a narrow terminal, a factory importing its neighbours, odd input text,
+Ctrl-C inside a model, parameters held by the model itself."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+
+from verify.cli import main
+
+
+def _table(result, width: int, training: bool = False) -> str:
+    from rich.console import Console
+
+    from verify.count.render import print_table
+
+    out = io.StringIO()
+    print_table(result, training, Console(file=out, width=width, highlight=False, soft_wrap=False))
+    return out.getvalue()
+
+
+def test_narrow_table_keeps_every_number_whole():
+    """At 80 columns (a pipe, a CI log) no number is cut; names give up the space; no field column without fields."""
+    from verify.count.analyze import analyze
+    from verify.count.conventions import Convention
+    from verify.count.models import resnet18
+
+    result = analyze(resnet18(), [(1, 3, 224, 224)], Convention("macs"), name="resnet18", training=True)
+    text = _table(result, 80, training=True)
+    cells = {c.strip() for line in text.splitlines() for c in re.split(r"[│┃]", line)}
+    for x in result.layers:
+        for n in (x.params, int(x.count), int(x.backward_count), x.outputs):
+            assert f"{n:,}" in cells, (x.name, n)
+    assert "receptive" not in text
+
+
+def test_factory_imports_its_neighbours(tmp_path, capsys):
+    import sys
+
+    (tmp_path / "sib").mkdir()
+    (tmp_path / "sib" / "helpers_w15.py").write_text(
+        "import torch.nn as nn\ndef block():\n    return nn.Conv2d(3, 4, 3)\n"
+    )
+    (tmp_path / "sib" / "net.py").write_text("from helpers_w15 import block\ndef make():\n    return block()\n")
+    before = list(sys.path)
+    assert main(["count", f"{tmp_path}/sib/net.py:make", "--input", "1,3,8,8", "--json", "--no-rf"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["params"] == 4 * 3 * 9 + 4
+    assert sys.path == before
+    sys.modules.pop("helpers_w15", None)
+
+
+@pytest.mark.parametrize("text", ["1,3,32,32,", "1,,3,32", ",1,3"])
+def test_empty_shape_part_refused(capsys, text):
+    assert main(["count", "zoo", "--input", text]) == 2
+    err = capsys.readouterr().err
+    assert "--input must be" in err and err.count("\n") == 1
+
+
+def test_interrupt_inside_forward(tmp_path, capsys):
+    f = tmp_path / "ki.py"
+    f.write_text(
+        "import torch.nn as nn\nclass M(nn.Module):\n    def forward(self, x):\n        raise KeyboardInterrupt\n"
+        "def make():\n    return M()\n"
+    )
+    assert main(["count", f"{f}:make", "--input", "1,3,8,8"]) == 130
+    assert capsys.readouterr().err == "verify: interrupted\n"
