@@ -67,3 +67,44 @@ def test_interrupt_inside_forward(tmp_path, capsys):
     )
     assert main(["count", f"{f}:make", "--input", "1,3,8,8"]) == 130
     assert capsys.readouterr().err == "verify: interrupted\n"
+
+
+def _support_extents(model, shape):
+    """Per axis, the largest extent (last − first + 1) of the input rows/columns any output unit depends on, from
+    real gradients (weights made positive so that no dependence cancels)."""
+    import torch
+
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.abs() + 0.01)
+    x = torch.rand(shape, dtype=torch.float64, requires_grad=True)
+    y = model.double()(x)
+    best = [0, 0]
+    for idx in range(y[0, 0].numel()):
+        (g,) = torch.autograd.grad(y[0, 0].flatten()[idx], x, retain_graph=True)
+        nz = g[0].abs().sum(0).nonzero()
+        for ax in (0, 1):
+            best[ax] = max(best[ax], int(nz[:, ax].max() - nz[:, ax].min() + 1))
+    return best
+
+
+def test_adaptive_pooling_field_matches_real_units():
+    """Adaptive pooling to (7,5) on 40×36 between two 3×3 convolutions: no field is wider than any real unit's."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    from verify.count.receptive import field_json, fields_of
+    from verify.count.support import example_inputs
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.d = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+
+        def forward(self, x):
+            return self.d(F.adaptive_avg_pool2d(self.c(x), (7, 5)))
+
+    net = Net().eval()
+    rf = field_json(dict(fields_of(net, example_inputs([(1, 1, 40, 36)], None)).outputs())[""])
+    assert rf["max"] == _support_extents(net, (1, 1, 40, 36)) == [20, 24]

@@ -51,13 +51,16 @@ def transposed(k: int, s: int = 1, p: int = 0, d: int = 1) -> Taps:
 
 
 def adaptive(n_in: int, n_out: int) -> Taps:
-    """Adaptive pooling: output o reads [⌊o·n_in/n_out⌋, ⌈(o+1)·n_in/n_out⌉)."""
+    """Adaptive pooling: output o reads [⌊o·n_in/n_out⌋, ⌈(o+1)·n_in/n_out⌉). Its windows are laid out over its own
+    input, so there are no outputs past its ends, not even in the unbounded view: a later layer's padding there
+    reads nothing (extrapolated windows would be wider than any real one)."""
     width = -(-n_in // n_out) + 1
 
     def taps(o: np.ndarray, bounded: bool, n: int) -> list[Tap]:
         start = (o * n_in) // n_out
         end = -((-(o + 1) * n_in) // n_out)
-        return [(start + u, start + u < end) for u in range(width)]
+        real = (o >= 0) & (o < n_out)
+        return [(start + u, (start + u < end) & real) for u in range(width)]
 
     return taps
 
