@@ -108,3 +108,38 @@ def test_adaptive_pooling_field_matches_real_units():
     net = Net().eval()
     rf = field_json(dict(fields_of(net, example_inputs([(1, 1, 40, 36)], None)).outputs())[""])
     assert rf["max"] == _support_extents(net, (1, 1, 40, 36)) == [20, 24]
+
+
+class _RowSplit:
+    """y.view(B, C, H//4, 4, W).sum(3) between two 3×3 convolutions: a 4-row pooling written as a view."""
+
+    @staticmethod
+    def make():
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.c, self.d = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+
+            def forward(self, x):
+                y = self.c(x)
+                b, c, h, w = y.shape
+                return self.d(y.view(b, c, h // 4, 4, w).sum(3))
+
+        return Net().eval()
+
+
+def test_view_splitting_a_spatial_axis_is_never_silent():
+    """The split is not mapped exactly: it is listed with the approximations, and --confirm-rf (which now checks
+    whole-input fields too) shows that real units see less than the whole input."""
+    from verify.count.receptive import fields_of
+    from verify.count.support import confirm_fields, example_inputs
+
+    net = _RowSplit.make()
+    inputs = example_inputs([(1, 1, 32, 12)], None)
+    g = fields_of(net, inputs)
+    assert any("splitting or merging a spatial axis" in k for k in g.approximated)
+    lines = confirm_fields(net, inputs, g)
+    assert any("d: axis 0" in line and "propagated the whole input" in line for line in lines), lines
+    assert "1 of 2 layers agree" in lines[-1]

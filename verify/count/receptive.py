@@ -368,8 +368,16 @@ def _mix(st: State, mixed: Sequence[int]) -> State:
     return _norm(dims, whole)
 
 
-def _view(st: State, shape: Sequence[int]) -> State:
-    """Regroup the factors into the new dimensions; a factor split across dimensions is seen whole."""
+def _view(st: State, shape: Sequence[int], ctx: _Context | None = None, name: str = "view") -> State:
+    """Regroup the factors into the new dimensions; a factor split across dimensions is seen whole (and, where it
+    carried positions of an input axis, noted in ``ctx`` as an approximation)."""
+    got = _view_regroup(st, shape)
+    if ctx is not None and got.whole - st.whole:
+        ctx.note(f"{name} splitting or merging a spatial axis")
+    return got
+
+
+def _view_regroup(st: State, shape: Sequence[int]) -> State:
     factors = [f for d in st.dims for f in d if f[0] != 1 or f[1] is not None]
     whole = set(st.whole)
     dims: list[list[Factor]] = [[] for _ in shape]
@@ -753,7 +761,7 @@ class _Graph:
             rate = Fraction(1, rr) if name == "pixel_shuffle" else Fraction(rr)
             return [_spatial(self.ctx, x, out, [(taps, rate), (taps, rate)], mix_channels=True)]
         if name in ("view", "_unsafe_view", "reshape", "_reshape_alias", "view_copy"):
-            return [_view(self.st(a[0]), out)]
+            return [_view(self.st(a[0]), out, self.ctx, name)]
         if name in ("permute", "permute_copy"):
             x = self.st(a[0])
             return [State(tuple(x.dims[i % len(x.dims)] for i in a[1]), x.whole)]

@@ -375,8 +375,13 @@ def confirm_fields(model: Any, inputs: Sequence[Any], g: Any, limit: int | None 
         if y is None or y.dim() < 2 or y.shape[0] != batch:
             continue
         dims = {a: g.axis_dim(uid, a) for a in range(len(axes))}
-        if any(d is None for d in dims.values()):
-            continue  # a field that is the whole input, or an axis folded into another: nothing per position
+        if any(d is None for d in dims.values()):  # an axis seen whole (or folded into another): check that claim
+            bad = _check_whole(y, x, batch, axes, [a for a, d in dims.items() if d is None])
+            checked += 1
+            agreed += not bad
+            if bad:
+                lines.append(f"verify: --confirm-rf: {name or 'output'}: " + "; ".join(bad[:3]))
+            continue
         units = _units(y.shape, [d for d in dims.values() if d is not None])
         total = sum(y[(b, *idx)].sum() for b, idx in enumerate(units))
         (grad,) = torch.autograd.grad(total, x, retain_graph=True)
@@ -401,6 +406,28 @@ def confirm_fields(model: Any, inputs: Sequence[Any], g: Any, limit: int | None 
         "each (max pooling measured as the mean over its window)"
     )
     return lines
+
+
+def _check_whole(y: Any, x: Any, batch: int, axes: Sequence[Any], whole: Sequence[int]) -> list[str]:
+    """Units spread over a layer whose field is the whole input along the ``whole`` axes: the rows each depends on,
+    compared with every row of those axes."""
+    import torch
+
+    n_units = y[0].numel()
+    picks = sorted({round(i * (n_units - 1) / max(batch - 1, 1)) for i in range(batch)})
+    total = sum(y[b].flatten()[p] for b, p in enumerate(picks))
+    (grad,) = torch.autograd.grad(total, x, retain_graph=True)
+    bad = []
+    for b, p in enumerate(picks):
+        nz = grad[b] != 0
+        for a in whole:
+            dim, n = axes[a][1], axes[a][2]
+            other = tuple(i for i in range(nz.dim()) if i != dim - 1)
+            rows = nz.any(dim=other).nonzero().flatten() if other else nz.nonzero().flatten()
+            got = (int(rows.min()), int(rows.max())) if len(rows) else None
+            if got != (0, n - 1):
+                bad.append(f"axis {a} unit {p}: propagated the whole input (0, {n - 1}), gradient {got}")
+    return bad
 
 
 def _module_outputs(g: Any) -> dict[str, list[int]]:
