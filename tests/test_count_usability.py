@@ -143,3 +143,28 @@ def test_view_splitting_a_spatial_axis_is_never_silent():
     lines = confirm_fields(net, inputs, g)
     assert any("d: axis 0" in line and "propagated the whole input" in line for line in lines), lines
     assert "1 of 2 layers agree" in lines[-1]
+
+
+def test_model_parameters_rows_and_unrun_modules(tmp_path, capsys):
+    """A parameter the model holds itself is in the (model) row, so the top-level rows add up to the total; a module
+    that did not run is marked; --confirm-rf's findings are in --json."""
+    f = tmp_path / "net.py"
+    f.write_text(
+        "import torch, torch.nn as nn\n"
+        "class M(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.pos = nn.Parameter(torch.zeros(1, 3, 6, 6))\n"
+        "        self.c = nn.Conv2d(3, 2, 3)\n"
+        "        self.aux = nn.Linear(5, 7)\n"
+        "    def forward(self, x):\n"
+        "        return self.c(x + self.pos)\n"
+        "def make():\n    return M()\n"
+    )
+    assert main(["count", f"{f}:make", "--input", "1,3,6,6", "--json", "--confirm-rf"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {x["name"]: x for x in doc["layers"]}
+    assert rows[""]["params"] == 108
+    assert sum(x["params"] for x in doc["layers"] if "." not in x["name"]) == doc["total"]["params"] == 108 + 56 + 42
+    assert rows["aux"].get("ran") is False and "ran" not in rows["c"]
+    assert doc["confirm_rf"] and "layers agree" in doc["confirm_rf"][-1]

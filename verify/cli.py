@@ -637,7 +637,8 @@ def _receptive_fields(
             file=sys.stderr,
         )
     if confirm:
-        for line in confirm_fields(module, inputs, g):
+        result.confirm_rf = confirm_fields(module, inputs, g)
+        for line in result.confirm_rf:
             print(line, file=sys.stderr)
 
 

@@ -74,6 +74,8 @@ class Analysis:
     uncounted: dict[str, int] = field(default_factory=dict)  # operators with no formula -> calls
     device: str = "meta"  # where the model ran: meta, or cpu (real tensors) where meta failed
     mode: str = "eval"
+    own_params: int = 0  # parameters the model holds itself, in no submodule (a class token, a position table)
+    confirm_rf: list[str] | None = None  # --confirm-rf's findings, when asked for
 
     @property
     def leaves(self) -> list[LayerInfo]:
@@ -239,6 +241,7 @@ def analyze(
         uncounted=counted.uncounted,
         device=tr.device,
         mode="train" if train_mode else "eval",
+        own_params=sum(p.numel() for p in ran.parameters(recurse=False)) if "" not in infos else 0,
     )
 
 

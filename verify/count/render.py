@@ -29,6 +29,7 @@ def as_json(result: Analysis, training: bool) -> dict[str, Any]:
             "type": x.type,
             "output_shape": list(x.output_shape),
             "params": x.params,
+            **({} if x.calls else {"ran": False}),
             "macs": int(x.work.macs),
             "flops": int(flops.total(x.work)),
             "count": int(x.count),
@@ -39,12 +40,15 @@ def as_json(result: Analysis, training: bool) -> dict[str, Any]:
         }
         for x in result.layers
     ]
-    if (result.own.macs or result.convention.total(result.own)) and not any(x.name == "" for x in result.layers):
+    if (result.own.macs or result.convention.total(result.own) or result.own_params) and not any(
+        x.name == "" for x in result.layers
+    ):
         layers.insert(
             0,
             {
                 "name": "",
-                "type": "(the model's own operators)",
+                "type": "(the model's own operators and parameters)",
+                "params": result.own_params,
                 "macs": int(result.own.macs),
                 "flops": int(flops.total(result.own)),
                 "count": int(result.convention.total(result.own)),
@@ -75,6 +79,7 @@ def as_json(result: Analysis, training: bool) -> dict[str, Any]:
             "receptive_field": result.receptive_field,
         },
         "uncounted_operators": dict(sorted(result.uncounted.items())),
+        **({"confirm_rf": result.confirm_rf} if result.confirm_rf is not None else {}),
     }
 
 
@@ -133,7 +138,7 @@ def print_table(result: Analysis, training: bool, console: Any) -> None:
             (
                 "  " * (x.depth - 1) + (x.name or "(model)"),
                 x.type + (" *" if x.note else ""),
-                _shape_text(x.output_shape) if x.calls else "",
+                _shape_text(x.output_shape) if x.calls else "did not run",
                 f"{x.params:,}",
                 f"{int(x.count):,}",
                 *((f"{int(x.backward_count):,}",) if training else ()),
