@@ -168,3 +168,37 @@ def test_model_parameters_rows_and_unrun_modules(tmp_path, capsys):
     assert sum(x["params"] for x in doc["layers"] if "." not in x["name"]) == doc["total"]["params"] == 108 + 56 + 42
     assert rows["aux"].get("ran") is False and "ran" not in rows["c"]
     assert doc["confirm_rf"] and "layers agree" in doc["confirm_rf"][-1]
+
+
+def test_fields_only_for_the_inputs_a_layer_reads(tmp_path, capsys):
+    """Two inputs, two branches: each branch's field names only its own input (as autograd finds: the other input's
+    gradient is absent); the sum of both names both."""
+    import torch
+
+    f = tmp_path / "two.py"
+    f.write_text(
+        "import torch.nn as nn\n"
+        "class M(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.a, self.b = nn.Conv1d(2, 3, 3), nn.Conv1d(4, 3, 5)\n"
+        "    def forward(self, x, y):\n"
+        "        return self.a(x)[..., :8] + self.b(y)[..., :8]\n"
+        "def make():\n    return M()\n"
+    )
+    assert main(["count", f"{f}:make", "--input", "1,2,10", "--input", "1,4,12", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {x["name"]: x["receptive_field"] for x in doc["layers"]}
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("two_w15", f)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    m = mod.make()
+    x, y = torch.rand(1, 2, 10, requires_grad=True), torch.rand(1, 4, 12, requires_grad=True)
+    for name, sub, arg in (("a", m.a, x), ("b", m.b, y)):
+        grads = torch.autograd.grad(sub(arg).sum(), [x, y], allow_unused=True)
+        read = [i for i, g in enumerate(grads) if g is not None]
+        assert rows[name]["inputs"] == read
+    assert rows["a"]["max"][0] == 3 and rows["b"]["max"][1] == 5
+    assert doc["total"]["receptive_field"]["inputs"] == [0, 1]

@@ -1011,10 +1011,15 @@ class TensorFields:
 
     axes: tuple[tuple[int, int, int], ...]  # (input number, dimension, size)
     fields: tuple[RF, ...]
+    inputs: tuple[int, ...] | None = None  # the inputs the tensor depends on (None: every input)
+
+    def reads(self, axis: int) -> bool:
+        """Whether the tensor depends on the input that ``axis`` belongs to."""
+        return self.inputs is None or self.axes[axis][0] in self.inputs
 
     @property
     def whole(self) -> bool:
-        return all(f.whole for f in self.fields)
+        return all(f.whole for a, f in enumerate(self.fields) if self.reads(a))
 
     def text(self) -> str:
         return "whole input" if self.whole else " × ".join(f.text() for f in self.fields)
@@ -1040,7 +1045,8 @@ def summarize(st: State, axes: Sequence[tuple[int, int, int]]) -> TensorFields:
             out.append(RF(int(sizes.min()), int(sizes.max()), f.jump, False, covers, seen_rng))
         else:
             out.append(RF(seen_rng[0], seen_rng[1], f.jump, True, covers, seen_rng))
-    return TensorFields(tuple(axes), tuple(out))
+    depends = {axes[a][0] for a in (*spans, *st.whole) if a < len(axes)}  # an input none of whose axes it carries
+    return TensorFields(tuple(axes), tuple(out), tuple(sorted(depends)))  # (or sees whole) it does not read
 
 
 @dataclass
@@ -1100,10 +1106,17 @@ def field_json(tf: TensorFields) -> dict[str, Any]:
     """A tensor's field as JSON: per input axis min and max size over positions (null: the whole input), the stride
     as a fraction string, whether every unit sees the whole real input (``covers_input``) and the sizes seen inside it.
     """
+    n_inputs = len({i for i, _, _ in tf.axes})
+    per_input = (
+        {"inputs": list(tf.inputs or ()), "axis_inputs": [i for i, _, _ in tf.axes]}
+        if n_inputs > 1 or (tf.inputs is not None and not tf.inputs and tf.axes)
+        else {}
+    )
     if tf.whole:
-        return {"whole_input": True}
+        return {"whole_input": True, **per_input}
     return {
         "whole_input": False,
+        **per_input,
         "size": [f.max for f in tf.fields],
         "min": [f.min for f in tf.fields],
         "max": [f.max for f in tf.fields],
@@ -1130,7 +1143,14 @@ def field_text(rf: dict[str, Any] | None) -> str:
     def size(a: int | None, b: int | None) -> str:
         return "whole" if b is None else str(b) if a == b else f"{a}–{b}"
 
-    text = "×".join(size(a, b) for a, b in zip(lo, hi, strict=True))
+    reads = set(rf["inputs"]) if "inputs" in rf else None
+    text = "×".join(
+        size(a, b)
+        for k, (a, b) in enumerate(zip(lo, hi, strict=True))
+        if reads is None or rf["axis_inputs"][k] in reads
+    )
+    if reads is not None and len(set(rf["axis_inputs"])) > 1:
+        text = f"input {','.join(str(i + 1) for i in sorted(reads))}: {text}"
     if rf.get("lower_bound"):
         text = "≥ " + text
     stride = [x for x in rf.get("stride") or [] if x is not None]
