@@ -160,7 +160,9 @@ def _derive_6(key: str) -> Derivation:
     if key.startswith("ops"):
         macs = {"ops_vanilla": B * H * W * N * C * K**2, "ops_separable": B * H * W * C * (K**2 + N)}[key]
         accepted = ((OPS_CONVENTIONS[1], 2 * macs),)
-    return Derivation(values[key], tuple(steps[key]), accepted=accepted)
+    return Derivation(
+        values[key], tuple(steps[key]), accepted=accepted, convention=OPS_CONVENTIONS[0] if accepted else ""
+    )
 
 
 def _layers_6(c: dict[str, int], separable: bool) -> list[Any]:
@@ -288,11 +290,18 @@ PROBLEMS = [
         id="cpen455-hw2/2.4",
         title="Parameters of the classifier with biases",
         statement=STATEMENT_2
-        + " Every convolution and the linear layer have biases. Count the learnable parameters of "
-        "each layer and in total.",
+        + " Every convolution and the linear layer have biases. Count the bias parameters of each layer, and the "
+        "learnable parameters in total.",
         source=f"{SEED}, question 2.4",
         topics=("counting",),
-        parts=network_param_parts(with_bias(NET), INPUT, PARAM_KEYS, "total", "Weights and biases."),
+        parts=network_param_parts(
+            with_bias(NET),
+            INPUT,
+            PARAM_KEYS,
+            "total",
+            "Per layer: its biases, as the question asks; total: every learnable parameter, weights and biases.",
+            per_layer="bias",
+        ),
     ),
     Problem(
         id="cpen455-hw2/2.6",

@@ -87,7 +87,7 @@ def _derive_32(net: str, what: str) -> Derivation:
     if what == "neurons":
         sizes = [("pool" if name == "MaxPool" else "layer", c * h * w) for name, (c, h, w), _ in rows]
         accepted = tuple((c, _neurons(sizes, c, 3 * 32 * 32)) for c in NEURON_CONVENTIONS[1:])
-    return Derivation(total, tuple(steps), accepted=accepted)
+    return Derivation(total, tuple(steps), accepted=accepted, convention=NEURON_CONVENTIONS[0] if accepted else "")
 
 
 def _check_32_symbolic(net: str, what: str, convention: str = NEURON_CONVENTIONS[0]) -> Any:
@@ -234,8 +234,10 @@ COUNT_SYMS = ("NIC", "NF", "NC", "k")
 COUNT_NOTE = (
     "One image of 32×32 (64×64 for the _2x parts); biases and BatchNorm ignored, as the handout asks. Outputs: every "
     "layer's output (convolution, pooling or upsampling, ReLU) except BatchNorm's; connections: the convolutions' "
-    "multiply-accumulates."
+    "multiply-accumulates. The handout also accepts counts that include BatchNorm: its γ and β (2 weights per channel), "
+    "its outputs, and one connection per output; those are accepted and named."
 )
+BN_CONVENTIONS = ("BatchNorm ignored", "BatchNorm counted")
 
 
 def _blocks(NIC: Any, NF: Any, NC: Any) -> list[tuple[Any, Any, str]]:
@@ -247,24 +249,34 @@ def _derive_43(what: str, side: int) -> Derivation:
     import sympy
 
     NIC, NF, NC, k = sympy.symbols(COUNT_SYMS, integer=True, positive=True)
-    total = sympy.Integer(0)
+    total, bn = sympy.Integer(0), sympy.Integer(0)
     steps = []
     s = side
     for i, (cin, cout, after) in enumerate(_blocks(NIC, NF, NC), 1):
         conv_out = cout * s * s
+        s2 = s // 2 if after == "pool" else s * 2 if after == "up" else s
         if what == "weights":
             term = cin * cout * k**2
+            bn_term = 2 * cout  # γ and β per channel
         elif what == "connections":
             term = conv_out * cin * k**2
+            bn_term = cout * s2 * s2  # each normalized output reads one input
         else:
-            s2 = s // 2 if after == "pool" else s * 2 if after == "up" else s
             term = conv_out + (cout * s2 * s2 * 2 if after != "none" else 0)
+            bn_term = cout * s2 * s2
         steps.append(Step(f"block {i}: conv {s}×{s}, {after}", sympy.latex(sympy.expand(term))))
         total += term
-        s = s // 2 if after == "pool" else s * 2 if after == "up" else s
+        bn += bn_term if after != "none" else 0
+        s = s2
     total = sympy.expand(total)
-    steps.append(Step("Total", sympy.latex(sympy.factor(total))))
-    return Derivation(total, tuple(steps))
+    steps.append(Step("Total, BatchNorm ignored", sympy.latex(sympy.factor(total))))
+    steps.append(Step("BatchNorm's share (counted only under the accepted convention)", sympy.latex(sympy.expand(bn))))
+    return Derivation(
+        total,
+        tuple(steps),
+        accepted=((BN_CONVENTIONS[1], sympy.expand(total + bn)),),
+        convention=BN_CONVENTIONS[0],
+    )
 
 
 def pool_upsample_net(NIC: int, NF: int, NC: int, k: int, device: str = "meta") -> Any:
@@ -283,7 +295,7 @@ def pool_upsample_net(NIC: int, NF: int, NC: int, k: int, device: str = "meta") 
     return nn.Sequential(*(block(*b) for b in _blocks(NIC, NF, NC)))
 
 
-def _check_43_symbolic(what: str, side: int) -> Any:
+def _check_43_symbolic(what: str, side: int, convention: str = BN_CONVENTIONS[0]) -> Any:
     """The same totals from the formula modules (conv sizes, parameter and work formulas) with sympy symbols."""
 
     def check(claim: Any, ctx: Context) -> Outcome:
@@ -308,6 +320,8 @@ def _check_43_symbolic(what: str, side: int) -> Any:
                 s = conv.pool_out(s, 2, 2) if after == "pool" else 2 * s
                 if what == "outputs":
                     total += 2 * cout * s * s
+                if convention == BN_CONVENTIONS[1]:  # nn.BatchNorm2d(cout): an affine pair per channel, one map
+                    total += 2 * cout if what == "weights" else cout * s * s
         cmp = equal(claim, total)
         return Outcome(
             cmp.equal, "claim vs the formula modules with symbolic channels", f"{sympy.factor(total)}: {cmp.detail}"
@@ -316,7 +330,7 @@ def _check_43_symbolic(what: str, side: int) -> Any:
     return check
 
 
-def _check_43_torch(what: str, side: int) -> Any:
+def _check_43_torch(what: str, side: int, convention: str = BN_CONVENTIONS[0]) -> Any:
     def check(claim: Any, ctx: Context) -> Outcome:
         import torch
         import torch.nn as nn
@@ -324,20 +338,28 @@ def _check_43_torch(what: str, side: int) -> Any:
 
         def truth(c: dict[str, int]) -> int:
             model = pool_upsample_net(c["NIC"], c["NF"], c["NC"], c["k"])
+            with_bn = convention == BN_CONVENTIONS[1]
             if what == "weights":
-                return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
+                kinds = (nn.Conv2d, nn.BatchNorm2d) if with_bn else (nn.Conv2d,)
+                return sum(p.numel() for m in model.modules() if isinstance(m, kinds) for p in m.parameters())
             x = torch.empty(1, c["NIC"], side, side, device="meta")
-            if what == "connections":
-                with FlopCounterMode(display=False) as fc:
-                    model(x)
-                return fc.get_total_flops() // 2
             seen: list[int] = []
-            leaves = [m for m in model.modules() if not list(m.children()) and not isinstance(m, nn.BatchNorm2d)]
-            hooks = [m.register_forward_hook(lambda mod, i, o: seen.append(o.numel())) for m in leaves]
-            model(x)
+            bn_out: list[int] = []
+            leaves = [m for m in model.modules() if not list(m.children())]
+            hooks = [
+                m.register_forward_hook(
+                    lambda mod, i, o: (bn_out if isinstance(mod, nn.BatchNorm2d) else seen).append(o.numel())
+                )
+                for m in leaves
+            ]
+            with FlopCounterMode(display=False) as fc:
+                model(x)
             for h in hooks:
                 h.remove()
-            return sum(seen)
+            extra = sum(bn_out) if with_bn else 0
+            if what == "connections":
+                return fc.get_total_flops() // 2 + extra
+            return sum(seen) + extra
 
         configs = checks.random_configs(
             25,
@@ -349,10 +371,11 @@ def _check_43_torch(what: str, side: int) -> Any:
                 "k": r.choice([1, 3, 5, 7]),
             },
         )
+        bn = convention == BN_CONVENTIONS[1]
         how = {
-            "weights": "conv weight numel",
-            "connections": "torch's flop counter / 2",
-            "outputs": "forward hooks (BatchNorm left out)",
+            "weights": "conv (and BatchNorm) parameter numel" if bn else "conv weight numel",
+            "connections": "torch's flop counter / 2" + (" + BatchNorm outputs" if bn else ""),
+            "outputs": "forward hooks" + ("" if bn else " (BatchNorm left out)"),
         }[what]
         return checks.sweep(
             claim,
@@ -375,8 +398,13 @@ def _part_43(key: str) -> Part:
         Kind.EXPR,
         lambda: _derive_43(what, side),
         (
-            checks.symbolic("formula modules", _check_43_symbolic(what, side)),
-            checks.torch_check("real PoolUpsampleNet", _check_43_torch(what, side)),
+            checks.symbolic(
+                "formula modules", checks.under_conventions(BN_CONVENTIONS, lambda c: _check_43_symbolic(what, side, c))
+            ),
+            checks.torch_check(
+                "real PoolUpsampleNet",
+                checks.under_conventions(BN_CONVENTIONS, lambda c: _check_43_torch(what, side, c)),
+            ),
         ),
         symbols=COUNT_SYMS,
         note=COUNT_NOTE,

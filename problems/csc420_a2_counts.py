@@ -122,6 +122,7 @@ def _q4_part(key: str) -> Part:
             _q4_total(Q4_CONVENTIONS[0], bias),
             steps,
             accepted=tuple((c, _q4_total(c, bias)) for c in Q4_CONVENTIONS[1:]),
+            convention=Q4_CONVENTIONS[0],
         )
 
     def by_sums(convention: str) -> Any:

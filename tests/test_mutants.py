@@ -165,3 +165,42 @@ def test_named_count_slips_fail(bank, problem_id, key, wrong, why):
     part = bank.get(problem_id).part(key)
     for check in part.checks:
         assert run_check(check, wrong, Context()).status is Status.FAIL, (why, check.name)
+
+
+def test_every_convention_is_confirmed_under_its_own_name(bank, run_output):
+    """The reference of an open-convention part passes every check under the convention its derivation names, and
+    each accepted value under its own: a reference that is another convention's value is caught."""
+    from verify.confirm import conventions
+
+    rows = conventions(list(bank.problems), run_output)
+    assert {r.problem for r in rows} >= {"cpen455-hw2/6", "csc413-a2/3.2", "csc420-a2/q4", "csc413-a2/4.3"}
+    bad = [(r.problem, r.part, r.convention, r.detail) for r in rows if not r.confirmed]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize(
+    ("problem_id", "key", "swap"),
+    [
+        ("cpen455-hw2/6", "ops_vanilla", "FLOPs = 2·MACs"),
+        ("cpen455-hw2/6", "ops_separable", "FLOPs = 2·MACs"),
+        ("csc420-a2/q4", "flops_no_bias", "FLOPs = 2·MACs"),
+        ("csc413-a2/3.2", "cnn_neurons", "pooling outputs left out"),
+        ("csc413-a2/3.2", "fcnn_neurons", "pooling outputs left out"),
+    ],
+)
+def test_a_reference_under_another_convention_is_not_confirmed(bank, problem_id, key, swap):
+    """The bank mutated so that the reference is another convention's value (the note unchanged): not confirmed."""
+    from dataclasses import replace
+
+    from verify.confirm import conventions
+    from verify.runner import run
+
+    problem = bank.get(problem_id)
+    part = problem.part(key)
+    good = part.derive()
+    value = dict(good.accepted)[swap]
+    mutated = replace(part, derive=lambda: replace(good, answer=value))
+    p2 = replace(problem, parts=(mutated,))
+    rows = conventions([p2], run([p2]))
+    ref = next(r for r in rows if r.reference)
+    assert not ref.confirmed, ref
