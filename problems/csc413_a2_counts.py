@@ -172,59 +172,90 @@ def _part_32(key: str, net: str, what: str) -> Part:
 # ---- 3.3 -----------------------------------------------------------------------------------------------------------
 
 
-def _rf_factors(measure_fn: Any) -> dict[str, tuple[int, int]]:
-    """(before, after) receptive fields of a base chain when one factor changes."""
-    from verify.count.receptive import AxisLayer as A
+# A base chain of two 3×3 convolutions, and the same chain with one thing changed. Factors must change the receptive
+# field of the last layer's units; the other things an answer might name must leave it as it is.
+FACTORS = ("kernel size", "stride", "depth", "dilation", "pooling")
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "base": [{"k": 3}, {"k": 3}],
+    "kernel size": [{"k": 5}, {"k": 3}],
+    "stride": [{"k": 3, "s": 2}, {"k": 3}],
+    "depth": [{"k": 3}, {"k": 3}, {"k": 3}],
+    "dilation": [{"k": 3}, {"k": 3, "d": 2}],
+    "pooling": [{"k": 3}, {"k": 2, "s": 2, "pool": True}, {"k": 3}],
+    "padding": [{"k": 3, "p": 1}, {"k": 3, "p": 1}],
+    "channels": [{"k": 3, "c": 8}, {"k": 3, "c": 8}],
+    "activation": [{"k": 3, "relu": True}, {"k": 3}],
+}
+MIN_FACTORS = 3  # the question asks for three
 
-    base = [A("conv", 3), A("conv", 3)]
-    variants = {
-        "kernel size 3 → 5": [A("conv", 5), A("conv", 3)],
-        "stride 1 → 2 in the first layer": [A("conv", 3, s=2), A("conv", 3)],
-        "depth 2 → 3 layers": [A("conv", 3), A("conv", 3), A("conv", 3)],
-        "dilation 1 → 2 in the second layer": [A("conv", 3), A("conv", 3, d=2)],
-        "a 2×2 pooling inserted": [A("conv", 3), A("conv", 2, s=2), A("conv", 3)],
-    }
-    before = measure_fn(base)
-    return {name: (before, measure_fn(v)) for name, v in variants.items()}
+
+def _factor_verdict(claim: Any, field: Any, route: str) -> Outcome:
+    """Every named factor changes the field of the base chain, and there are as many as the question asks."""
+    base = field("base")
+    notes, ok = [], True
+    for name in sorted(claim):
+        if name not in VARIANTS:
+            ok = False
+            notes.append(f"'{name}' is not a change the bank can make to a network")
+            continue
+        after = field(name)
+        changes = after != base
+        ok = ok and changes
+        notes.append(f"{name}: {base} → {after}" + ("" if changes else " (unchanged: not a factor)"))
+    if len(claim) < MIN_FACTORS:
+        ok = False
+        notes.append(f"{len(claim)} named, the question asks for {MIN_FACTORS}")
+    return Outcome(ok, f"each named factor vs the {route} of a 3×3, 3×3 chain", "; ".join(notes))
 
 
 def _check_33_symbolic(claim: Any, ctx: Context) -> Outcome:
-    from verify.count.receptive import closed_form
+    from verify import routes
 
-    res = _rf_factors(lambda chain: closed_form(chain)[-1])
-    ok = all(a != b for a, b in res.values())
-    return Outcome(
-        ok,
-        "closed-form receptive field of a 3×3, 3×3 chain when each factor changes",
-        "; ".join(f"{k}: {a} → {b}" for k, (a, b) in res.items()),
-    )
+    def field(name: str) -> int:
+        steps = [routes.AxisStep("conv", x["k"], x.get("s", 1), x.get("p", 0), x.get("d", 1)) for x in VARIANTS[name]]
+        return routes.axis_fields(steps, 96)[-1].max
+
+    return _factor_verdict(claim, field, "receptive field from composed connectivity matrices")
 
 
 def _check_33_torch(claim: Any, ctx: Context) -> Outcome:
     import torch
     import torch.nn as nn
 
-    from verify.count.receptive import measure
+    from verify import routes
 
-    def real(chain: Any) -> int:
+    def field(name: str) -> int:
         mods: OrderedDict[str, nn.Module] = OrderedDict()
-        for i, layer in enumerate(chain):
-            if layer.k == 2 and layer.s == 2:
-                mods[f"l{i}"] = nn.AvgPool2d(2, 2)
+        ch = VARIANTS[name][0].get("c", 1)
+        for i, x in enumerate(VARIANTS[name]):
+            if x.get("pool"):
+                mods[f"l{i}"] = nn.AvgPool2d(x["k"], x["s"])
             else:
-                mods[f"l{i}"] = nn.Conv2d(1, 1, layer.k, layer.s, dilation=layer.d, bias=False)
+                mods[f"l{i}"] = nn.Conv2d(
+                    ch, ch, x["k"], x.get("s", 1), x.get("p", 0), dilation=x.get("d", 1), bias=False
+                )
+            if x.get("relu"):
+                mods[f"r{i}"] = nn.ReLU()
         model = nn.Sequential(mods)
-        last = list(mods)[-1]
-        model(torch.zeros(1, 1, 48, 48))
-        rf, _ = measure(model, (1, 1, 48, 48), last)
-        return int(rf.max or 0)
+        last = [n for n in mods if n.startswith("l")][-1]
+        with torch.no_grad():
+            model(torch.zeros(1, ch, 48, 48))
+        return routes.gradient_side(model, (1, ch, 48, 48), last)[1]
 
-    res = _rf_factors(real)
-    ok = all(a != b for a, b in res.values())
-    return Outcome(
-        ok,
-        "gradient-measured receptive field of real layers when each factor changes",
-        "; ".join(f"{k}: {a} → {b}" for k, (a, b) in res.items()),
+    return _factor_verdict(claim, field, "gradient-measured receptive field of real layers")
+
+
+def _derive_factors() -> Derivation:
+    return Derivation(
+        frozenset(FACTORS),
+        (
+            Step(
+                "A unit's field grows by (k − 1)·d·j per layer, and the jump j multiplies by every stride (pooling is a "
+                "window with a stride): kernel size k, dilation d, stride s, depth (the number of terms) and pooling "
+                "all change it; padding, channel counts and activations do not.",
+                r"r_l = r_{l-1} + (k_l - 1)\, d_l\, j_{l-1},\quad j_l = j_{l-1} s_l",
+            ),
+        ),
     )
 
 
@@ -435,22 +466,24 @@ PROBLEMS = [
         topics=("receptive-field",),
         parts=(
             Part(
+                "factors",
+                Kind.FACTORS,
+                _derive_factors,
+                (
+                    checks.symbolic("composed connectivity per factor", _check_33_symbolic),
+                    checks.torch_check("gradient-measured per factor", _check_33_torch),
+                ),
+                note="Name at least three, e.g. 'kernel size, stride, depth'; each is measured to change the field.",
+            ),
+            Part(
                 "text",
                 Kind.TEXT,
                 lambda: Derivation(
                     "Kernel size, stride (of every earlier layer: it multiplies the step between inputs), depth (each layer "
-                    "adds (k − 1)·jump), dilation (spreads a kernel over d(k − 1) + 1 inputs) and pooling (a window and a stride).",
-                    (
-                        Step(
-                            "r grows by (k − 1)·d·j per layer and j multiplies by each stride:",
-                            r"r_l = r_{l-1} + (k_l - 1)\, d_l\, j_{l-1},\quad j_l = j_{l-1} s_l",
-                        ),
-                    ),
+                    "adds (k − 1)·jump), dilation (spreads a kernel over d(k − 1) + 1 inputs) and pooling (a window and a stride)."
                 ),
-                (
-                    checks.symbolic("closed form per factor", _check_33_symbolic),
-                    checks.torch_check("gradient-measured per factor", _check_33_torch),
-                ),
+                (),
+                note="The explanation beside the graded factors.",
             ),
         ),
     ),

@@ -1244,6 +1244,27 @@ PROBLEMS = [
         topics=("optimization",),
         parts=(
             Part(
+                "like_rmsprop",
+                Kind.BOOL,
+                lambda: Derivation(
+                    True,
+                    (
+                        Step(
+                            "Adagrad and Adam divide each coordinate of the gradient by its own running scale, so their "
+                            "first step from 0 is not a multiple of x₁ = [2, 1]: it leaves the row space, and the "
+                            "solution they reach is not the minimum-norm one."
+                        ),
+                    ),
+                ),
+                (
+                    checks.symbolic(
+                        "first step leaves the row space", checks.decision(_check_other_adaptive_first_step)
+                    ),
+                    checks.torch_check("Adagrad and Adam runs", checks.decision(_check_other_adaptive)),
+                ),
+                note="Do both miss the minimum-norm solution, like RMSProp? A yes/no answer.",
+            ),
+            Part(
                 "text",
                 Kind.TEXT,
                 _text(
@@ -1251,10 +1272,7 @@ PROBLEMS = [
                     "and they converge to a solution of Xw = t that is not the minimum-norm one. Per-coordinate rates "
                     "help where the loss is badly scaled across directions."
                 ),
-                (
-                    checks.symbolic("first step leaves the row space", _check_other_adaptive_first_step),
-                    checks.torch_check("Adagrad and Adam runs", _check_other_adaptive),
-                ),
+                (),
             ),
         ),
     ),
@@ -1383,6 +1401,29 @@ PROBLEMS = [
         topics=("optimization", "regularization"),
         parts=(
             Part(
+                "equivalent",
+                Kind.BOOL,
+                lambda: Derivation(
+                    False,
+                    (
+                        Step(
+                            "An adaptive method divides the L2 gradient λ̃w by √v like the rest of the gradient; "
+                            "decoupled decay shrinks every weight by the same factor. They coincide for SGD only."
+                        ),
+                    ),
+                ),
+                (
+                    checks.symbolic(
+                        "one RMSprop step, exactly",
+                        checks.decision(_check_adaptive_decay_symbolic, yes_when_found=False),
+                    ),
+                    checks.torch_check(
+                        "Adam/AdamW, RMSprop, SGD runs", checks.decision(_check_adaptive_decay, yes_when_found=False)
+                    ),
+                ),
+                note="Are L2 regularization and weight decay still the same with an adaptive method? A yes/no answer.",
+            ),
+            Part(
                 "text",
                 Kind.TEXT,
                 _text(
@@ -1390,10 +1431,7 @@ PROBLEMS = [
                     "weights with large gradients are decayed less; decoupled weight decay shrinks every weight by the "
                     "same factor. The two no longer coincide (AdamW differs from Adam with L2)."
                 ),
-                (
-                    checks.symbolic("one RMSprop step, exactly", _check_adaptive_decay_symbolic),
-                    checks.torch_check("Adam/AdamW, RMSprop, SGD runs", _check_adaptive_decay),
-                ),
+                (),
             ),
         ),
     ),

@@ -91,7 +91,7 @@ def latex(value: Any) -> str:
     if isinstance(value, (set, frozenset)):
         if not value:
             return r"\emptyset"
-        return r"\{" + ", ".join(latex(v) for v in sorted(value)) + r"\}"
+        return r"\{" + ", ".join(_text(v) if isinstance(v, str) else latex(v) for v in sorted(value)) + r"\}"
     if isinstance(value, tuple):
         return "(" + ", ".join(latex(v) for v in value) + ")"
     if isinstance(value, list):
@@ -100,7 +100,17 @@ def latex(value: Any) -> str:
         return sympy.latex(sympy.Matrix(value).T)
     if isinstance(value, dict):
         return r",\ ".join(f"{k} = {latex(v)}" for k, v in value.items())
+    if hasattr(value, "latex") and not isinstance(value, sympy.Basic):  # structured answers (intervals)
+        return str(value.latex())
+    if isinstance(value, str):
+        return _text(value)
     return sympy.latex(value)
+
+
+def _text(name: str) -> str:
+    """A name in math mode: upright text, with TeX's special characters escaped."""
+    safe = "".join("\\" + c if c in "#$%&_{}" else c for c in name if c not in "\\^~")
+    return r"\text{" + safe + "}" if len(name) > 1 else safe
 
 
 def matrix_latex(rows: Sequence[Sequence[Any]]) -> str:
