@@ -59,7 +59,8 @@ def _derive(key: str) -> Derivation:
     sums = "".join(rf"\sum_{{{a.lower()}}}" for a in axes)
     return Derivation(
         frozenset(axes),
-        (
+        stated=True,  # the variant's axes are its definition; the checks compute its statistics and compare
+        steps=(
             Step(
                 f"One mean and variance per ({', '.join(kept) or 'nothing'}): {count} of each, averaging over {', '.join(axes)}.",
                 rf"m_{{{idx}}} = \frac{{1}}{{{n}}} {sums} X_{{b,c,h,w}},\quad v_{{{idx}}} = \frac{{1}}{{{n}}} {sums} (X_{{b,c,h,w}} - m_{{{idx}}})^2",
@@ -126,7 +127,8 @@ def _variant_part(key: str) -> Part:
 def _derive_conv_choice() -> Derivation:
     return Derivation(
         frozenset(("B", "H", "W")),
-        (
+        stated=True,
+        steps=(
             Step(
                 "A convolution applies the same weights at every position of a channel and different ones per channel."
             ),

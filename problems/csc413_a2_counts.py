@@ -12,7 +12,8 @@ from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
 SEED = "003_c85582041e1ef3a7.txt"
 
 # ---- 3.2 -----------------------------------------------------------------------------------------------------------
-# As the handout's figure gives them: a CNN Conv3-32, MaxPool, Conv3-64, MaxPool, Conv3-3 (3×3 kernels, zero padding
+# The handout's figure of the two architectures is not in its text; the layers are as the write-up
+# (000_07a28d7e8d8cb81d.txt) reads the figure: a CNN Conv3-32, MaxPool, Conv3-64, MaxPool, Conv3-3 (3×3 kernels, zero padding
 # keeping the size, 2×2 pools of stride 2, no bias) and an FCNN with the convolutions replaced by shape-keeping fully
 # connected layers, on 32×32×3 inputs.
 NEURON_NOTE = (
@@ -51,26 +52,33 @@ def _fcnn(device: str = "meta") -> Any:
     return nn.Sequential(fc(3, 32), nn.MaxPool2d(2, 2), fc(3, 16), nn.MaxPool2d(2, 2), fc(3, 8))
 
 
-LAYERS_32 = {  # (kind, output (C, H, W), weights) derived layer by layer
-    "cnn": [
-        ("Conv3-32", (32, 32, 32), 3 * 3 * 3 * 32),
-        ("MaxPool", (32, 16, 16), 0),
-        ("Conv3-64", (64, 16, 16), 3 * 3 * 32 * 64),
-        ("MaxPool", (64, 8, 8), 0),
-        ("Conv3-3", (3, 8, 8), 3 * 3 * 64 * 3),
-    ],
-    "fcnn": [
-        ("FC", (3, 32, 32), 3072**2),
-        ("MaxPool", (3, 16, 16), 0),
-        ("FC", (3, 16, 16), 768**2),
-        ("MaxPool", (3, 8, 8), 0),
-        ("FC", (3, 8, 8), 192**2),
-    ],
+# (layer, filters) on a 32×32×3 input: convolutions 3×3 with size-keeping padding, pools 2×2 of stride 2, FC layers
+# that keep their input's shape.
+PLAN_32 = {
+    "cnn": [("Conv3-32", 32), ("MaxPool", 0), ("Conv3-64", 64), ("MaxPool", 0), ("Conv3-3", 3)],
+    "fcnn": [("FC", 0), ("MaxPool", 0), ("FC", 0), ("MaxPool", 0), ("FC", 0)],
 }
 
 
+def _layers_32(net: str) -> list[tuple[str, tuple[int, int, int], int]]:
+    """(layer, output (C, H, W), weights) from the size and parameter formulas, layer by layer."""
+    from verify.arith import conv
+
+    ch, side, rows = 3, 32, []
+    for name, filters in PLAN_32[net]:
+        if name.startswith("Conv"):
+            weights = int(conv.conv_params(ch, filters, 3))
+            ch, side = filters, int(conv.conv_out(side, 3, 1, 1))
+        elif name == "MaxPool":
+            weights, side = 0, int(conv.pool_out(side, 2, 2))
+        else:
+            weights = int(conv.linear_params(ch * side * side, ch * side * side))
+        rows.append((name, (ch, side, side), weights))
+    return rows
+
+
 def _derive_32(net: str, what: str) -> Derivation:
-    rows = LAYERS_32[net]
+    rows = _layers_32(net)
     steps = []
     total = 0
     for name, (c, h, w), weights in rows:
@@ -91,10 +99,10 @@ def _derive_32(net: str, what: str) -> Derivation:
 
 
 def _check_32_symbolic(net: str, what: str, convention: str = NEURON_CONVENTIONS[0]) -> Any:
-    """Re-derive each layer's output size from the conv and pooling formulas, and weights by index counting."""
+    """Each layer's output size by counting window positions, and its weights by index counting."""
 
     def check(claim: Any, ctx: Context) -> Outcome:
-        from verify.arith import conv
+        from verify import routes
         from verify.count.parts import index_count
 
         side, ch, total = 32, 3, 0
@@ -106,9 +114,9 @@ def _check_32_symbolic(net: str, what: str, convention: str = NEURON_CONVENTIONS
         for kind, filters in plan:
             if kind == "conv":
                 n_w = int(index_count(ch, filters, 3, 3))
-                side, ch = conv.conv_out(side, 3, 1, 1), filters
+                side, ch = routes.count_windows(side, 3, 1, 1), filters
             elif kind == "pool":
-                n_w, side = 0, conv.pool_out(side, 2, 2)
+                n_w, side = 0, routes.count_windows(side, 2, 2)
             else:
                 n = ch * side * side
                 n_w = int(index_count(n, n, 1, 1))
@@ -116,7 +124,9 @@ def _check_32_symbolic(net: str, what: str, convention: str = NEURON_CONVENTIONS
             sizes.append((kind, ch * side * side))
         if what == "neurons":
             total = _neurons(sizes, convention, 3 * 32 * 32)
-        return checks.exact(int(claim), total, "the size formulas and an index-range weight count, layer by layer")
+        return checks.exact(
+            int(claim), total, "window positions counted and an index-range weight count, layer by layer"
+        )
 
     return check
 
@@ -248,7 +258,8 @@ def _check_33_torch(claim: Any, ctx: Context) -> Outcome:
 def _derive_factors() -> Derivation:
     return Derivation(
         frozenset(FACTORS),
-        (
+        stated=True,
+        steps=(
             Step(
                 "A unit's field grows by (k − 1)·d·j per layer, and the jump j multiplies by every stride (pooling is a "
                 "window with a stride): kernel size k, dilation d, stride s, depth (the number of terms) and pooling "
@@ -449,7 +460,8 @@ PROBLEMS = [
         statement="On 32×32×3 inputs, a CNN Conv3-32, 2×2 max pool, Conv3-64, 2×2 max pool, Conv3-3 (3×3 kernels, size-keeping "
         "zero padding, no bias) is compared with an FCNN whose convolutions are replaced by fully connected layers that keep "
         "the shape. Count the neurons and the trainable parameters of each.",
-        source=f"{SEED}, question 3.2",
+        source=f"{SEED}, question 3.2; the architecture as the write-up 000_07a28d7e8d8cb81d.txt gives it (the "
+        "handout's figure is not in its text)",
         topics=("counting",),
         parts=(
             _part_32("cnn_neurons", "cnn", "neurons"),

@@ -676,7 +676,7 @@ def _memory_part(key: str, graph: bool) -> Part:
                 ),
                 Step("Memory does not grow with t:", r"\mathcal{O}(1)"),
             )
-        return Derivation(_order(1 if graph else 0), steps)
+        return Derivation(_order(1 if graph else 0), steps, stated=True)  # the growth class the measurements confirm
 
     def measured(claim: Any, ctx: Context) -> Outcome:
         sizes = (8, 16, 32)
@@ -1220,7 +1220,8 @@ PROBLEMS = [
                 Kind.BOOL,
                 lambda: Derivation(
                     False,
-                    (
+                    stated=True,
+                    steps=(
                         Step(
                             "w₁ is not a multiple of x₁ = [2, 1] (1.2.1 w1), so RMSProp leaves the row space at its first step."
                         ),
@@ -1248,7 +1249,8 @@ PROBLEMS = [
                 Kind.BOOL,
                 lambda: Derivation(
                     True,
-                    (
+                    stated=True,
+                    steps=(
                         Step(
                             "Adagrad and Adam divide each coordinate of the gradient by its own running scale, so their "
                             "first step from 0 is not a multiple of x₁ = [2, 1]: it leaves the row space, and the "
@@ -1405,7 +1407,8 @@ PROBLEMS = [
                 Kind.BOOL,
                 lambda: Derivation(
                     False,
-                    (
+                    stated=True,
+                    steps=(
                         Step(
                             "An adaptive method divides the L2 gradient λ̃w by √v like the rest of the gradient; "
                             "decoupled decay shrinks every weight by the same factor. They coincide for SGD only."

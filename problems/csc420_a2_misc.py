@@ -337,7 +337,8 @@ PROBLEMS = [
                 Kind.BOOL,
                 lambda: Derivation(
                     True,
-                    (
+                    stated=True,
+                    steps=(
                         Step(
                             "L_k = G_k − U(G_{k+1}), so G_k = U(G_{k+1}) + L_k; from the top down this telescopes to "
                             "G_0, whatever the blur and the upsampling U:",
@@ -375,7 +376,8 @@ PROBLEMS = [
                 Kind.BOOL,
                 lambda: Derivation(
                     True,
-                    (
+                    stated=True,
+                    steps=(
                         Step(
                             "Two layers:",
                             r"W_2(W_1x + b_1) + b_2 = (W_2W_1)x + (W_2b_1 + b_2)",

@@ -304,7 +304,7 @@ def _derive_q15(key: str) -> Derivation:
         int(best),
         (
             *steps,
-            Step("Equal counts at", f"N = {sympy.latex(exact)} \approx {float(exact):.2f}"),
+            Step("Equal counts at", rf"N = {sympy.latex(exact)} \approx {float(exact):.2f}"),
             Step(
                 f"N = {lo} gives {var.subs(N, lo)}, N = {hi} gives {var.subs(N, hi)}; the closer to {fixed} is",
                 str(best),

@@ -79,8 +79,9 @@ class Derivation:
     # The convention ``answer`` is under, where ``accepted`` lists others: each check built with
     # ``checks.under_conventions`` must confirm the reference under this name (and each accepted value under its own).
     convention: str = ""
-    # Where the answer is a number stated in the bank rather than computed: the check that confirms it.
-    stated: str = ""
+    # The answer is stated by the bank (a construction, a decision, a typed set) rather than computed: the report says
+    # so and names the checks that confirm it.
+    stated: bool = False
 
 
 @dataclass(frozen=True)
