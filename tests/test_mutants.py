@@ -213,3 +213,50 @@ def test_a_reference_under_another_convention_is_not_confirmed(bank, problem_id,
     rows = conventions([p2], run([p2]))
     ref = next(r for r in rows if r.reference)
     assert not ref.confirmed, ref
+
+
+@pytest.mark.parametrize(
+    ("target", "parts"),
+    [
+        (
+            "verify.count.receptive.propagate",
+            [("cpen455-hw2/2.6", k) for k in ("H1", "H5", "Y")] + [("cpen455-hw2/7", k) for k in ("H4", "Y")],
+        ),
+        ("verify.arith.exact.correlate2d", [("cpen455-hw2/4.1", "Y")]),
+        (
+            "verify.conv_parts.chain_shapes",
+            [("cpen455-hw2/2.2", "H5"), ("cpen455-hw2/2.3", "Y"), ("vu-dl-a3/q10", "out_8ch")],
+        ),
+        ("sympy.diff", [("csc413-a2/1.2.1", "grad_w0")]),
+    ],
+)
+def test_checks_do_not_call_the_code_that_derived_the_reference(bank, monkeypatch, target, parts):
+    """The derivation's helper is broken after the reference is derived: every check still reaches its verdict on
+    the reference and on a wrong value, so none of them calls it."""
+    import importlib
+
+    from verify.runner import derive
+
+    refs = {(pid, key): derive(bank.get(pid).part(key)).answer for pid, key in parts}
+    module, name = target.rsplit(".", 1)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"{target} called by a check")
+
+    monkeypatch.setattr(importlib.import_module(module), name, broken)
+    for (pid, key), ref in refs.items():
+        part = bank.get(pid).part(key)
+        for check in part.checks:
+            result = run_check(check, ref, Context())
+            assert result.status is Status.PASS, (pid, key, check.name, result.evidence)
+            wrong = mutants(part.kind, ref)[0][1]
+            assert run_check(check, wrong, Context()).status is Status.FAIL, (pid, key, check.name)
+
+
+@pytest.mark.parametrize("problem_id", ["cpen455-hw2/2.6", "cpen455-hw2/7"])
+@pytest.mark.parametrize("wrong", [511, 513, 29])
+def test_a_fully_connected_units_field_is_measured_not_stated(bank, problem_id, wrong):
+    part = bank.get(problem_id).part("Y")
+    for check in part.checks:
+        result = run_check(check, wrong, Context())
+        assert result.status is Status.FAIL and "512" in result.evidence, (check.name, result.evidence)
