@@ -473,7 +473,8 @@ PROBLEMS = [
     Problem(
         id="csc413-a2/3.3",
         title="What sets the size of a receptive field",
-        statement="Name things that change the receptive field of a unit in a CNN.",
+        statement="Name three things that change the size of the receptive field of a unit in a CNN, and explain each "
+        "briefly.",
         source=f"{SEED}, question 3.3",
         topics=("receptive-field",),
         parts=(
@@ -505,7 +506,8 @@ PROBLEMS = [
         statement="PoolUpsampleNet has five blocks: Conv(NIC→NF), MaxPool, BN, ReLU; Conv(NF→2NF), MaxPool, BN, ReLU; "
         "Conv(2NF→NF), Upsample ×2, BN, ReLU; Conv(NF→NC), Upsample ×2, BN, ReLU; Conv(NC→NC); k×k kernels with size-keeping "
         "padding. Count its weights, outputs and connections as functions of NIC, NF, NC and k on 32×32 inputs, and again "
-        "with the input's width and height doubled.",
+        "with the input's width and height doubled. Biases and BatchNorm are ignored, though counts that include BatchNorm "
+        "are accepted too.",
         source=f"{SEED}, question 4.3",
         topics=("counting",),
         parts=tuple(

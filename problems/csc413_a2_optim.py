@@ -1240,7 +1240,8 @@ PROBLEMS = [
     Problem(
         id="csc413-a2/1.2.2",
         title="Adagrad and Adam on the same example",
-        statement="Do other adaptive methods (Adagrad, Adam) behave like RMSProp on the example of 1.2.1?",
+        statement="Does the result of 1.2.1 (an adaptive method need not reach the minimum-norm solution) hold for other "
+        "adaptive methods, Adagrad and Adam? Why might rates set per dimension be desirable?",
         source=f"{SEED}, question 1.2.2",
         topics=("optimization",),
         parts=(
@@ -1264,7 +1265,7 @@ PROBLEMS = [
                     ),
                     checks.torch_check("Adagrad and Adam runs", checks.decision(_check_other_adaptive)),
                 ),
-                note="Do both miss the minimum-norm solution, like RMSProp? A yes/no answer.",
+                note="Does the result hold for them (both miss the minimum-norm solution)? A yes/no answer.",
             ),
             Part(
                 "text",
