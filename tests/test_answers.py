@@ -410,3 +410,23 @@ def test_no_eval_in_answer_code():
 def teardown_module():
     SENTINEL.unlink(missing_ok=True)
     os.environ.pop("VERIFY_TEST", None)
+
+
+def test_structured_answers_are_read_without_evaluation():
+    import sympy
+
+    from verify.answers.parse import SymbolTable
+    from verify.answers.structured import Interval, StructuredError, read_factors, read_interval
+
+    table = SymbolTable({}, {})
+    assert read_interval(r"\left[0, \infty\right)", table) == Interval(sympy.Integer(0), sympy.oo, False, True)
+    assert read_interval("(-1/2, 1]", table) == Interval(sympy.Rational(-1, 2), sympy.Integer(1), True, False)
+    for bad in ("(1, 2", "1, 2", "(x, 1)", "(" + "9" * 300 + ", 1)", "(exec('1'), 1)", 7):
+        with pytest.raises(StructuredError):
+            read_interval(bad, table)
+    assert read_factors("Filter size; the stride and the number of layers") == {"kernel size", "stride", "depth"}
+    assert read_factors(["dilated convolutions", "max pooling", "zero padding"]) == {"dilation", "pooling", "padding"}
+    with pytest.raises(StructuredError):
+        read_factors(", ,")
+    with pytest.raises(StructuredError):
+        read_factors([f"f{i}" for i in range(50)])
