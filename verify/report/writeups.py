@@ -22,9 +22,13 @@ class WriteUp:
 
 
 def folder() -> Path:
-    import problems
+    """problems/writeups/, found without importing the bank (only the registry imports problems/)."""
+    import importlib.util
 
-    return Path(problems.__file__).parent / "writeups"
+    spec = importlib.util.find_spec("problems")
+    if spec is None or not spec.submodule_search_locations:
+        return Path("problems") / "writeups"
+    return Path(next(iter(spec.submodule_search_locations))) / "writeups"
 
 
 def find(where: Path | None = None) -> list[WriteUp]:
