@@ -1,0 +1,40 @@
+"""What `verify count` says its numbers are: each convention's description, word for word (a mutation run found these
+texts unchecked)."""
+
+from __future__ import annotations
+
+import pytest
+
+from verify.count.conventions import Convention, Work
+
+
+@pytest.mark.parametrize(
+    ("convention", "text"),
+    [
+        (
+            Convention("macs"),
+            "multiply-accumulates (MACs); bias not counted; BatchNorm folded (0); "
+            "pooling/activations/upsampling not counted",
+        ),
+        (
+            Convention("flops", bias=True, batchnorm=True, elementwise=True),
+            "FLOPs = 2·MACs; bias adds counted; BatchNorm counted (2 per element); "
+            "pooling/activations/upsampling counted",
+        ),
+        (
+            Convention("exact"),
+            "exact operations: k multiplies and k−1 additions per dot product; bias not counted; BatchNorm folded (0); "
+            "pooling/activations/upsampling not counted",
+        ),
+    ],
+)
+def test_each_convention_says_what_it_counts(convention, text):
+    assert convention.describe() == text
+
+
+def test_only_the_choices_that_change_a_count_are_named():
+    conv = Convention("flops", bias=True)
+    assert conv.describe(Work(macs=10, dots=5)) == "FLOPs = 2·MACs"
+    assert conv.describe(Work(macs=10, dots=5, bias_outputs=5)) == "FLOPs = 2·MACs; bias adds counted"
+    assert conv.describe(Work(batchnorm=4)) == "FLOPs = 2·MACs; BatchNorm folded (0)"
+    assert conv.describe(Work(elementwise=3)) == "FLOPs = 2·MACs; pooling/activations/upsampling not counted"
