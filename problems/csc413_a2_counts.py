@@ -122,8 +122,9 @@ def _check_32_symbolic(net: str, what: str, convention: str = NEURON_CONVENTIONS
                 n_w = int(index_count(n, n, 1, 1))
             total += n_w
             sizes.append((kind, ch * side * side))
-        if what == "neurons":
-            total = _neurons(sizes, convention, 3 * 32 * 32)
+        if what == "neurons":  # the convention applied here, not by the derivation's helper
+            counted = [n for kind, n in sizes if kind != "pool" or convention != NEURON_CONVENTIONS[1]]
+            total = sum(counted) + (3 * 32 * 32 if convention == NEURON_CONVENTIONS[2] else 0)
         return checks.exact(
             int(claim), total, "window positions counted and an index-range weight count, layer by layer"
         )
@@ -155,7 +156,8 @@ def _check_32_torch(net: str, what: str, convention: str = NEURON_CONVENTIONS[0]
         kinds = ", ".join(type(m).__name__ if not isinstance(m, nn.Sequential) else "FC" for m in model)
         return checks.exact(
             int(claim),
-            _neurons(seen, convention, x.numel()),
+            sum(n for kind, n in seen if kind == "layer" or convention != NEURON_CONVENTIONS[1])
+            + (x.numel() if convention == NEURON_CONVENTIONS[2] else 0),
             f"forward hooks on the real model ({kinds}) on 1×3×32×32: {[n for _, n in seen]}",
         )
 
