@@ -2,30 +2,91 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from problems.cpen455_hw2_conv import INPUT, NET, SEED, STATEMENT_2
+from problems.cpen455_hw2_conv import FILTERS, RF_SIDE, SEED, classifier_question
 from verify import checks
 from verify.conv_parts import Layer, materialized
 from verify.count.models import register_model
 from verify.count.parts import index_count, network_param_parts, rf_parts, with_bias
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
+from verify.variants import Drawer, parametrized
 
 PARAM_KEYS = {"H1": "H1", "H2": "H2", "H3": "H3", "H4": "H4", "Y": "Y"}
 
-NET7 = (
-    Layer("H1", "conv", out=32, k=5, s=2, p=2),
-    Layer("relu1", "relu"),
-    Layer("H2", "dwconv", out=32, k=5, s=2, p=2),
-    Layer("relu2", "relu"),
-    Layer("H3", "conv", out=64, k=1, s=1, p=0),
-    Layer("relu3", "relu"),
-    Layer("H4", "tconv", out=32, k=3, s=2, p=0),
-    Layer("relu4", "relu"),
-    Layer("H5", "avgpool", k=2, s=2, p=0),
-    Layer("flat", "flatten"),
-    Layer("Y", "linear", out=10),
-)
+# Question 7's network: a stride-2 convolution, a stride-2 depthwise convolution, a pointwise convolution, a stride-2
+# transposed convolution (no output padding), each with a ReLU, 2×2 average pooling of stride 2 and a linear layer.
+# Its data are parameters.
+Q7 = {
+    "batch": 100,
+    "channels": 3,
+    "side": 512,
+    "conv": [32, 5, 2],  # filters, kernel, padding (stride 2)
+    "dwconv": [5, 2],  # kernel, padding (stride 2)
+    "pointwise": 64,
+    "tconv": [32, 3, 0],  # filters, kernel, padding (stride 2, no output padding)
+    "classes": 10,
+}
+
+
+def _net_7(q: Mapping[str, Any]) -> tuple[Layer, ...]:
+    (f1, k1, p1), (k2, p2), (f4, k4, p4) = q["conv"], q["dwconv"], q["tconv"]
+    return (
+        Layer("H1", "conv", out=f1, k=k1, s=2, p=p1),
+        Layer("relu1", "relu"),
+        Layer("H2", "dwconv", out=f1, k=k2, s=2, p=p2),
+        Layer("relu2", "relu"),
+        Layer("H3", "conv", out=q["pointwise"], k=1, s=1, p=0),
+        Layer("relu3", "relu"),
+        Layer("H4", "tconv", out=f4, k=k4, s=2, p=p4),
+        Layer("relu4", "relu"),
+        Layer("H5", "avgpool", k=2, s=2, p=0),
+        Layer("flat", "flatten"),
+        Layer("Y", "linear", out=q["classes"]),
+    )
+
+
+def _space_7(d: Drawer) -> dict[str, Any]:
+    """Kernels 3, 5 or 7 on the two strided convolutions with a padding of 1 up to half the kernel, and a transposed
+    convolution of kernel 2, 3 or 4: every input pixel reaches the logits, so Y's field is the whole input at any side
+    (the drawn one and the one the gradient check measures on). A strided convolution with a padding of at least 1
+    covers its whole input; a transposed convolution of padding at most k − 1 keeps a row from each input row; its
+    output has the kernel's parity (no output padding), and when that is odd the 2×2 pooling drops the last row, which
+    a padding of at most k − 2 keeps from being the only one the last input row reaches."""
+    k1, k2, k4 = d.choice((3, 5, 7)), d.choice((3, 5, 7)), d.choice((2, 3, 4))
+    return {
+        "batch": d.integer(1, 256),
+        "channels": d.choice((1, 3)),
+        "side": d.integer(64, 512),
+        "conv": [d.choice(FILTERS), k1, d.integer(1, k1 // 2)],
+        "dwconv": [k2, d.integer(1, k2 // 2)],
+        "pointwise": d.choice(FILTERS),
+        "tconv": [d.choice(FILTERS), k4, d.integer(0, k4 - 1 - k4 % 2)],
+        "classes": d.integer(2, 100),
+    }
+
+
+def _problem_7(q: Mapping[str, Any]) -> Problem:
+    (f1, k1, p1), (k2, p2), (f4, k4, p4) = q["conv"], q["dwconv"], q["tconv"]
+    n, c, side = q["batch"], q["channels"], q["side"]
+    statement = (
+        f"A batch of {n}×{c}×{side}×{side} images goes through: {f1} filters {k1}×{k1} (stride 2, padding {p1}), ReLU; "
+        f"a depthwise {k2}×{k2} convolution (stride 2, padding {p2}), ReLU; {q['pointwise']} pointwise 1×1 filters, "
+        f"ReLU; a transposed convolution with {f4} filters {k4}×{k4}, stride 2, padding {p4}, no output padding, ReLU; "
+        f"2×2 average pooling with stride 2; a linear layer to {q['classes']} logits."
+    )
+    return Problem(
+        id="cpen455-hw2/7",
+        title="Receptive fields with a transposed convolution",
+        statement=statement + " How large is the receptive field of a unit of H1, H2, H3, H4, H5 and Y?",
+        source=f"{SEED}, question 7",
+        topics=("receptive-field", "transposed-conv"),
+        parts=rf_parts(_net_7(q), (n, c, side, side), ("H1", "H2", "H3", "H4", "H5", "Y")),
+    )
+
+
+NET7 = _net_7(Q7)
 
 SYMS = ("B", "C", "H", "W", "K", "N", "M")
 
@@ -285,45 +346,35 @@ def _part_6(key: str) -> Part:
     )
 
 
-STATEMENT_7 = (
-    "A batch of 100×3×512×512 images goes through: 32 filters 5×5 (stride 2, padding 2), ReLU; a depthwise 5×5 "
-    "convolution (stride 2, padding 2), ReLU; 64 pointwise 1×1 filters, ReLU; a transposed convolution with 32 filters "
-    "3×3, stride 2, padding 0, no output padding, ReLU; 2×2 average pooling with stride 2; a linear layer to 10 logits."
-)
-
 PROBLEMS = [
-    Problem(
-        id="cpen455-hw2/2.3",
-        title="Parameters of the classifier without biases",
-        statement=STATEMENT_2 + " No layer has a bias. Count the learnable parameters of each layer and in total.",
-        source=f"{SEED}, question 2.3",
+    classifier_question(
+        "2.3",
+        "Parameters of the classifier without biases",
+        "No layer has a bias. Count the learnable parameters of each layer and in total.",
+        lambda net, shape: network_param_parts(net, shape, PARAM_KEYS, "total", "No biases."),
         topics=("counting",),
-        parts=network_param_parts(NET, INPUT, PARAM_KEYS, "total", "No biases."),
     ),
-    Problem(
-        id="cpen455-hw2/2.4",
-        title="Parameters of the classifier with biases",
-        statement=STATEMENT_2
-        + " Every convolution and the linear layer have biases. Count the bias parameters of each layer, and the "
+    classifier_question(
+        "2.4",
+        "Parameters of the classifier with biases",
+        "Every convolution and the linear layer have biases. Count the bias parameters of each layer, and the "
         "learnable parameters in total.",
-        source=f"{SEED}, question 2.4",
-        topics=("counting",),
-        parts=network_param_parts(
-            with_bias(NET),
-            INPUT,
+        lambda net, shape: network_param_parts(
+            with_bias(net),
+            shape,
             PARAM_KEYS,
             "total",
             "Per layer: its biases, as the question asks; total: every learnable parameter, weights and biases.",
             per_layer="bias",
         ),
+        topics=("counting",),
     ),
-    Problem(
-        id="cpen455-hw2/2.6",
-        title="Receptive fields through the classifier",
-        statement=STATEMENT_2 + " How large is the receptive field of a unit of H1, H2, H3, H4, H5 and Y?",
-        source=f"{SEED}, question 2.6",
+    classifier_question(
+        "2.6",
+        "Receptive fields through the classifier",
+        "How large is the receptive field of a unit of H1, H2, H3, H4, H5 and Y?",
+        lambda net, shape: rf_parts(net, shape, ("H1", "H2", "H3", "H4", "H5", "Y"), small_side=RF_SIDE),
         topics=("receptive-field",),
-        parts=rf_parts(NET, INPUT, ("H1", "H2", "H3", "H4", "H5", "Y")),
     ),
     Problem(
         id="cpen455-hw2/5.1",
@@ -352,14 +403,7 @@ PROBLEMS = [
         topics=("counting", "grouped-conv"),
         parts=tuple(_part_6(k) for k in ("params_vanilla", "params_separable", "ops_vanilla", "ops_separable")),
     ),
-    Problem(
-        id="cpen455-hw2/7",
-        title="Receptive fields with a transposed convolution",
-        statement=STATEMENT_7 + " How large is the receptive field of a unit of H1, H2, H3, H4, H5 and Y?",
-        source=f"{SEED}, question 7",
-        topics=("receptive-field", "transposed-conv"),
-        parts=rf_parts(NET7, INPUT, ("H1", "H2", "H3", "H4", "H5", "Y")),
-    ),
+    parametrized("cpen455-hw2/7", _space_7, _problem_7, Q7),
 ]
 
 register_model("cpen455-q7", materialized(NET7, 3, 512), "cpen455-hw2/7 network with a transposed conv (100,3,512,512)")

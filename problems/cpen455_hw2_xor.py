@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Mapping
 from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
 from verify import checks
 from verify.model import Context, Derivation, Figure, Kind, Outcome, Part, Problem, Step
+from verify.variants import parametrized
 
 SEED = "004_4c45ad93401b8073.txt"
 INPUTS = ((0, 0), (0, 1), (1, 0), (1, 1))
@@ -116,17 +120,59 @@ def _check_separable_torch(claim: Any, ctx: Context) -> Outcome:
 
 # ---- 1.2 and 1.3 -------------------------------------------------------------------------------------------------
 
-CONSTRUCTIONS = {
-    # activation: hidden weights W (rows = hidden units), hidden bias c, and why these features
-    "square": ([[1, -1]], [0], "one unit: (x₁ − x₂)², which is 1 exactly when the inputs differ"),
-    "relu": ([[1, -1], [-1, 1]], [0, 0], "two units: relu(x₁ − x₂) and relu(x₂ − x₁), whose sum is |x₁ − x₂|"),
-}
+# 1.3's activation is a family: a leaky ReLU σ(x) = max(x, αx) ("relu" is α = 0, the bank's question, otherwise
+# "leaky_relu(α)"); its data are α, the output weights 1/(1 − α). 1.2 has no data: the construction (x₁ − x₂)² has no
+# number an instance could change (every even power takes the same weights), so it has no variants.
+SLOPES = (
+    "1/5",
+    "1/3",
+    "1/2",
+    "3/5",
+    "2/3",
+    "3/4",
+)  # 1/(1 − α) is a binary fraction: the output weights are exact floats
+
+
+def _activation(name: str) -> tuple[str, Fraction]:
+    """'square', 'relu' or 'leaky_relu(α)' → ('power', 2) or ('leaky', α)."""
+    if name in ("square", "relu"):
+        return ("power", Fraction(2)) if name == "square" else ("leaky", Fraction(0))
+    m = re.fullmatch(r"leaky_relu\((\d+(?:/\d+)?)\)", name)
+    if not m:
+        raise ValueError(f"unknown activation {name!r}")
+    return "leaky", Fraction(m[1])
+
+
+def _construction(activation: str) -> tuple[list[list[int]], list[int], str]:
+    """Hidden weights W (rows = hidden units), hidden bias c, and why these features."""
+    kind, a = _activation(activation)
+    if kind == "power":
+        return [[1, -1]], [0], "one unit: (x₁ − x₂)², which is 1 exactly when the inputs differ"
+    unit, total = ("relu", "|x₁ − x₂|") if a == 0 else ("σ", f"{1 - a}·|x₁ − x₂|")
+    return [[1, -1], [-1, 1]], [0, 0], f"two units: {unit}(x₁ − x₂) and {unit}(x₂ − x₁), whose sum is {total}"
+
+
+def _alias(activation: str) -> str:
+    """The name an answer file may give the question's activation by."""
+    kind, a = _activation(activation)
+    return f"x^{a}" if kind == "power" else ("relu" if a == 0 else "leaky_relu")
+
+
+def _torch_activation(activation: str) -> Any:
+    """What verify.training.two_layer takes: its own name for square and ReLU, a module factory otherwise."""
+    if activation in ("square", "relu"):
+        return activation
+    import torch.nn as nn
+
+    _, a = _activation(activation)
+    return lambda: nn.LeakyReLU(float(a))
 
 
 def _sigma(activation: str, v: Any) -> Any:
     import sympy
 
-    return v**2 if activation == "square" else sympy.Max(v, 0)
+    kind, a = _activation(activation)
+    return v ** int(a) if kind == "power" else sympy.Max(v, sympy.Rational(a.numerator, a.denominator) * v)
 
 
 def _hidden(activation: str, w: Any, c: Any, x: tuple[int, int]) -> list[Any]:
@@ -141,7 +187,7 @@ def _hidden(activation: str, w: Any, c: Any, x: tuple[int, int]) -> list[Any]:
 def _derive_network(activation: str) -> Derivation:
     import sympy
 
-    w_hidden, c_hidden, why = CONSTRUCTIONS[activation]
+    w_hidden, c_hidden, why = _construction(activation)
     h = sympy.Matrix([_hidden(activation, w_hidden, c_hidden, x) for x in INPUTS])
     unknown_w = sympy.symbols(f"w1:{len(c_hidden) + 1}")
     b = sympy.Symbol("b")
@@ -173,7 +219,7 @@ def _claim_parts(claim: Any, activation: str) -> tuple[list[list[float]], list[f
     if not isinstance(claim, dict) or not {"W", "c", "w", "b"} <= set(claim):
         raise ValueError("a network claim needs W, c, w and b")
     act = str(claim.get("activation", activation)).lower()
-    if act not in (activation, {"square": "x^2", "relu": "relu"}[activation]):
+    if act not in (activation, _alias(activation)):
         raise ValueError(f"the question fixes σ to {activation}, the claim uses {act}")
     return claim["W"], claim["c"], claim["w"], claim["b"]
 
@@ -207,7 +253,7 @@ def _torch_module(activation: str, claim: Any) -> Any:
     from verify.training import two_layer
 
     w, c, wo, bo = _claim_parts(claim, activation)
-    net = two_layer(len(c), activation)
+    net = two_layer(len(c), _torch_activation(activation))
     with torch.no_grad():
         net[0].weight.copy_(torch.tensor(w, dtype=torch.float64))
         net[0].bias.copy_(torch.tensor(c, dtype=torch.float64))
@@ -246,7 +292,7 @@ def _check_network_training(activation: str) -> Any:
         width = len(claim["c"])
         x = torch.tensor(INPUTS, dtype=torch.float64)
         y = torch.tensor(XOR, dtype=torch.float64)
-        trace = fit_exactly(lambda: two_layer(width, activation), x, y, seed=ctx.seed)
+        trace = fit_exactly(lambda: two_layer(width, _torch_activation(activation)), x, y, seed=ctx.seed)
         if trace is None:
             return Outcome(
                 False, "a trained network vs the claim", f"no run of width {width} reached XOR in 20 seeded starts"
@@ -257,7 +303,7 @@ def _check_network_training(activation: str) -> Any:
         digest = hashlib.sha256(repr([round(v, 10) for v in trace.losses]).encode()).hexdigest()[:12]
         losses = trace.losses
         fig = Figure(
-            name=f"xor_{activation}_loss",
+            name=f"xor_{re.sub(r'[^a-z0-9]+', '_', activation).strip('_')}_loss",
             caption=f"L-BFGS training loss, width {width}, σ = {activation} (seed {trace.seed})",
             draw=lambda path: _plot_losses(path, losses, f"XOR, σ = {activation}, {width} hidden unit(s)"),
             data_key=digest,
@@ -298,7 +344,22 @@ def _network_part(activation: str) -> Part:
             checks.torch_check("torch module on all inputs", _check_network_torch(activation), uses_device=True),
             checks.torch_check("seeded training run", _check_network_training(activation)),
         ),
-        note="f(x) = w·σ(Wx + c) + b with W of shape (hidden, 2); any construction that computes XOR exactly is right.",
+        note="f(x) = w·σ(Wx + c) + b with W of shape (hidden, 2); any construction that computes XOR exactly is right."
+        + ("" if activation in ("square", "relu") else f' An answer names σ as activation = "{_alias(activation)}".'),
+    )
+
+
+def _leaky_problem(q: Mapping[str, Any]) -> Problem:
+    alpha = q["alpha"]
+    relu = alpha == "0"
+    return Problem(
+        id="cpen455-hw2/1.3",
+        title="XOR with ReLU" if relu else "XOR with a leaky ReLU",
+        statement=f"Build a Linear–activation–Linear network with σ(x) = max(x, {'0' if relu else f'{alpha}·x'}) that "
+        "computes XOR exactly.",
+        source=f"{SEED}, question 1.3",
+        topics=("xor",),
+        parts=(_network_part("relu" if relu else f"leaky_relu({alpha})"),),
     )
 
 
@@ -331,12 +392,5 @@ PROBLEMS = [
         topics=("xor",),
         parts=(_network_part("square"),),
     ),
-    Problem(
-        id="cpen455-hw2/1.3",
-        title="XOR with ReLU",
-        statement="Build a Linear–activation–Linear network with σ(x) = max(x, 0) that computes XOR exactly.",
-        source=f"{SEED}, question 1.3",
-        topics=("xor",),
-        parts=(_network_part("relu"),),
-    ),
+    parametrized("cpen455-hw2/1.3", lambda d: {"alpha": d.choice(SLOPES)}, _leaky_problem, {"alpha": "0"}),
 ]

@@ -9,12 +9,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from verify import checks
 from verify.checks import as_sympy
 from verify.model import Context, Derivation, Figure, Kind, Outcome, Part, Problem, Step
+from verify.variants import Drawer, parametrized
 
 SEED = "003_c85582041e1ef3a7.txt"
 RTOL = 1e-9
@@ -41,6 +44,12 @@ def _sym() -> dict[str, Any]:
         "w0": sympy.MatrixSymbol("w0", d, 1),
         "a": sympy.MatrixSymbol("a", n, 1),
     }
+
+
+def _pseudo_inverse() -> dict[str, Any]:
+    """X⁺ = Xᵀ(XXᵀ)⁻¹: the statement gives X full row rank (d > n)."""
+    x = _sym()["X"]
+    return {"X^+": x.T * (x * x.T).I}
 
 
 MATRIX_SYMBOLS = ("X", "t", "w0", "a", "n", "eta")
@@ -166,6 +175,8 @@ def _expr_part(
         ),
         symbols=symbols,
         note=note,
+        names=_sym,
+        domain=(("eta", "(0, oo)"),),
     )
 
 
@@ -308,41 +319,91 @@ def _check_w_hat_torch(claim: Any, ctx: Context) -> Outcome:
 
 # ---- 1.2.1 / 1.2.2 the RMSProp counterexample -------------------------------------------------------------------------
 
-X1, T1 = (2, 1), 2
-MIN_NORM = (0.8, 0.4)
+RMS_1 = {"x1": [2, 1], "t": 2}  # the handout's example
+
+
+def _rms_space(d: Drawer) -> dict[str, Any]:
+    """x₁ with two non-zero integer entries of different size (equal sizes would keep RMSProp's steps parallel to x₁,
+    so it would find the minimum-norm point) and a non-zero target (zero would make w₀ = 0 the answer). RMSProp's
+    steps from 0 all point along sign(t·x₁) and meet x₁·w = t at |t|/(|a| + |b|) in each coordinate; t keeps that
+    between 1/3 and 5/6, the distances the runs of the torch check (fixed rates, 300 decaying steps) settle over."""
+    nonzero = [v for v in range(-4, 5) if v]
+    a = d.choice(nonzero)
+    b = d.choice([v for v in nonzero if abs(v) != abs(a)])
+    total = abs(a) + abs(b)
+    size = d.integer(-(-total // 3), 5 * total // 6)
+    return {"x1": [a, b], "t": size * d.choice((1, -1))}
+
+
+@dataclass(frozen=True)
+class RmsExample:
+    """One example x₁ (a row of X) and its target t, from w₀ = 0."""
+
+    x1: tuple[int, int]
+    t: int
+
+    @property
+    def min_norm(self) -> tuple[float, float]:
+        return tuple(float(v) for v in self._min_norm_exact())  # type: ignore[return-value]
+
+    def _min_norm_exact(self) -> tuple[Fraction, Fraction]:
+        a, b = self.x1
+        return Fraction(self.t * a, a * a + b * b), Fraction(self.t * b, a * a + b * b)
+
+    def min_norm_text(self) -> str:
+        return "[" + ", ".join(str(v) for v in self._min_norm_exact()) + "]"
+
+    def line_text(self) -> str:
+        """x₁·w = t written out, as 2w₁ + w₂ = 2."""
+        (a, b), terms = self.x1, []
+        for i, c in enumerate((a, b)):
+            mag = "" if abs(c) == 1 else str(abs(c))
+            sign = ("−" if c < 0 else "") if i == 0 else (" − " if c < 0 else " + ")
+            terms.append(f"{sign}{mag}w{'₁₂'[i]}")
+        return "".join(terms) + f" = {self.t}"
+
+    def landing_text(self) -> str:
+        """Where RMSProp's sign-like steps from 0 meet the line x₁·w = t (every step is along sign(t·x₁))."""
+        a, b = self.x1
+        c = Fraction(abs(self.t), abs(a) + abs(b))
+        sign = 1 if self.t > 0 else -1
+        return "[" + ", ".join(str(c * sign * (1 if v > 0 else -1)) for v in (a, b)) + "]"
+
+
+EX_1 = RmsExample((2, 1), 2)
 CONVERGED = 1e-6  # |x₁·w − t| at the end of a run that counts as having reached a solution
 RMS_CONFIGS = ((0.05, 0.9, 1e-8), (0.02, 0.99, 1e-6), (0.1, 0.9, 1e-3))
 
 
-def _rms_grad() -> Any:
+def _rms_grad(ex: RmsExample) -> Any:
     import sympy
 
     w1, w2 = sympy.symbols("w_1 w_2")
-    loss = (X1[0] * w1 + X1[1] * w2 - T1) ** 2 / 1  # (1/n)‖Xw − t‖² with n = 1
+    loss = (ex.x1[0] * w1 + ex.x1[1] * w2 - ex.t) ** 2 / 1  # (1/n)‖Xw − t‖² with n = 1
     return loss, [sympy.diff(loss, v).subs({w1: 0, w2: 0}) for v in (w1, w2)]
 
 
-def _derive_grad_w0() -> Derivation:
+def _derive_grad_w0(ex: RmsExample) -> Derivation:
     import sympy
 
-    loss, grad = _rms_grad()
+    loss, grad = _rms_grad(ex)
     return Derivation(
         [int(g) for g in grad],
         (
             Step("With one example (n = 1) the loss is", sympy.latex(loss)),
             Step(
-                "Its gradient is 2(x₁·w − t)x₁; at w₀ = 0, x₁·w₀ − t = −2, so",
-                r"\nabla L(w_0) = 2\cdot(-2)\cdot[2, 1] = " + sympy.latex(sympy.Matrix(grad).T),
+                f"Its gradient is 2(x₁·w − t)x₁; at w₀ = 0, x₁·w₀ − t = {str(-ex.t).replace('-', '−')}, so",
+                rf"\nabla L(w_0) = 2\cdot({-ex.t})\cdot[{ex.x1[0]}, {ex.x1[1]}] = " + sympy.latex(sympy.Matrix(grad).T),
             ),
         ),
     )
 
 
-def _derive_w1() -> Derivation:
+def _derive_w1(ex: RmsExample) -> Derivation:
     import sympy
 
     s = _sym()
-    _, grad = _rms_grad()
+    _, grad = _rms_grad(ex)
     v0 = [(1 - s["beta"]) * g**2 for g in grad]
     w1 = [sympy.simplify(-s["eta"] * g / (sympy.sqrt(v) + s["epsilon"])) for g, v in zip(grad, v0, strict=True)]
     return Derivation(
@@ -357,17 +418,18 @@ def _derive_w1() -> Derivation:
                 r"w_1 = -\frac{\eta\, g_0}{\sqrt{v_0} + \epsilon} = " + sympy.latex(sympy.Matrix(w1).T),
             ),
             Step(
-                "For small ε both coordinates move by about η/√(1 − β): w₁ points along [1, 1], not along the row x₁ = [2, 1]."
+                "For small ε both coordinates move by about η/√(1 − β): w₁ points along "
+                f"{[(1 if v * ex.t > 0 else -1) for v in ex.x1]}, not along the row x₁ = {list(ex.x1)}."
             ),
         ),
     )
 
 
-def _check_grad_symbolic(claim: Any, ctx: Context) -> Outcome:
+def _check_grad_symbolic(ex: RmsExample, claim: Any, ctx: Context) -> Outcome:
     from verify import routes
 
     def loss(w: list[Any]) -> Any:  # (1/n)‖Xw − t‖² with n = 1, evaluated on exact rationals
-        return (sum(x * v for x, v in zip(X1, w, strict=True)) - T1) ** 2
+        return (sum(x * v for x, v in zip(ex.x1, w, strict=True)) - ex.t) ** 2
 
     grad = routes.central_difference(loss, [0, 0])  # exact for a quadratic: no derivative taken symbolically
     return checks.exact(
@@ -377,11 +439,11 @@ def _check_grad_symbolic(claim: Any, ctx: Context) -> Outcome:
     )
 
 
-def _check_grad_torch(claim: Any, ctx: Context) -> Outcome:
+def _check_grad_torch(ex: RmsExample, claim: Any, ctx: Context) -> Outcome:
     import torch
 
     w = torch.zeros(2, dtype=torch.float64, requires_grad=True)
-    loss = ((torch.tensor([list(X1)], dtype=torch.float64) @ w - T1) ** 2).mean()
+    loss = ((torch.tensor([list(ex.x1)], dtype=torch.float64) @ w - ex.t) ** 2).mean()
     (g,) = torch.autograd.grad(loss, w)
     return checks.close(claim, g, 1e-12, "torch.autograd.grad of (1/n)‖Xw − t‖² at w₀ = 0")
 
@@ -395,7 +457,7 @@ def _w1_values(claim: Any, eta: float, beta: float, eps: float) -> list[Any]:
     return [evaluate(c, values) for c in claim]
 
 
-def _check_w1_symbolic(claim: Any, ctx: Context) -> Outcome:
+def _check_w1_symbolic(ex: RmsExample, claim: Any, ctx: Context) -> Outcome:
     """The update rule executed on exact numbers (no symbols), at several (η, β, ε), against the claim there."""
     import sympy
 
@@ -406,7 +468,7 @@ def _check_w1_symbolic(claim: Any, ctx: Context) -> Outcome:
             sympy.Rational(rng.randint(80, 99), 100),
             sympy.Rational(rng.randint(1, 9), 10 ** rng.randint(1, 6)),
         )
-        g = [2 * (X1[0] * 0 + X1[1] * 0 - T1) * x for x in X1]
+        g = [2 * (ex.x1[0] * 0 + ex.x1[1] * 0 - ex.t) * x for x in ex.x1]
         v = [(1 - beta) * gi**2 for gi in g]
         step = [-eta * gi / (sympy.sqrt(vi) + eps) for gi, vi in zip(g, v, strict=True)]
         got = _w1_values(claim, eta, beta, eps)
@@ -419,7 +481,7 @@ def _check_w1_symbolic(claim: Any, ctx: Context) -> Outcome:
     return Outcome(True, "claim vs one exact RMSProp step", "equal exactly at 6 random (η, β, ε)")
 
 
-def _check_w1_torch(claim: Any, ctx: Context) -> Outcome:
+def _check_w1_torch(ex: RmsExample, claim: Any, ctx: Context) -> Outcome:
     import torch
 
     worst = 0.0
@@ -427,7 +489,7 @@ def _check_w1_torch(claim: Any, ctx: Context) -> Outcome:
         w = torch.zeros(2, dtype=torch.float64, requires_grad=True)
         opt = torch.optim.RMSprop([w], lr=eta, alpha=beta, eps=eps)
         opt.zero_grad()
-        ((torch.tensor([list(X1)], dtype=torch.float64) @ w - T1) ** 2).mean().backward()
+        ((torch.tensor([list(ex.x1)], dtype=torch.float64) @ w - ex.t) ** 2).mean().backward()
         opt.step()
         got = [float(v) for v in _w1_values(claim, eta, beta, eps)]
         err = max(abs(a - b) for a, b in zip(got, w.detach().tolist(), strict=True)) if len(got) == 2 else float("inf")
@@ -449,17 +511,17 @@ def _check_w1_torch(claim: Any, ctx: Context) -> Outcome:
     )
 
 
-def _adaptive_runs(ctx: Context) -> dict[str, Any]:
-    return _adaptive_runs_for(ctx.seed)
+def _adaptive_runs(ex: RmsExample, ctx: Context) -> dict[str, Any]:
+    return _adaptive_runs_for(ex, ctx.seed)
 
 
 @functools.lru_cache(maxsize=4)
-def _adaptive_runs_for(seed: int) -> dict[str, Any]:
-    """Runs to convergence on x₁ = [2, 1], t = 2 from w₀ = 0 (a 1/(1 + k/25) learning-rate decay lets them settle)."""
+def _adaptive_runs_for(ex: RmsExample, seed: int) -> dict[str, Any]:
+    """Runs to convergence on x₁, t from w₀ = 0 (a 1/(1 + k/25) learning-rate decay lets them settle)."""
     import torch
 
-    X = torch.tensor([list(X1)], dtype=torch.float64)
-    t = torch.tensor([float(T1)], dtype=torch.float64)
+    X = torch.tensor([list(ex.x1)], dtype=torch.float64)
+    t = torch.tensor([float(ex.t)], dtype=torch.float64)
     makers = {
         f"RMSprop η={e}, β={b}, ε={p:g}": (lambda ps, e=e, b=b, p=p: torch.optim.RMSprop(ps, lr=e, alpha=b, eps=p))
         for e, b, p in RMS_CONFIGS
@@ -483,7 +545,7 @@ def _adaptive_runs_for(seed: int) -> dict[str, Any]:
     return runs
 
 
-def _trajectory_figure(runs: dict[str, Any], name: str, keep: Callable[[str], bool]) -> Figure:
+def _trajectory_figure(ex: RmsExample, runs: dict[str, Any], name: str, keep: Callable[[str], bool]) -> Figure:
     shown = {k: v for k, v in runs.items() if keep(k)}
     digest = hashlib.sha256(
         repr({k: [round(x, 9) for x in v[-1].tolist()] for k, v in shown.items()}).encode()
@@ -493,13 +555,20 @@ def _trajectory_figure(runs: dict[str, Any], name: str, keep: Callable[[str], bo
         from verify.report.plots import line_plot
 
         series = [(k, v[:, 0].tolist(), v[:, 1].tolist()) for k, v in shown.items()]
-        series.append(("solutions of 2w₁ + w₂ = 2", [0.0, 1.0], [2.0, 0.0]))
-        line_plot(path, series, "Trajectories from w₀ = 0", "w₁", "w₂", points=[("min-norm [4/5, 2/5]", *MIN_NORM)])
+        series.append((f"solutions of {ex.line_text()}", [0.0, ex.t / ex.x1[0]], [ex.t / ex.x1[1], 0.0]))
+        line_plot(
+            path,
+            series,
+            "Trajectories from w₀ = 0",
+            "w₁",
+            "w₂",
+            points=[(f"min-norm {ex.min_norm_text()}", *ex.min_norm)],
+        )
 
     return Figure(name, "optimizer trajectories against the line Xw = t and the min-norm point", draw, digest)
 
 
-def _landing(runs: dict[str, Any], keep: Callable[[str], bool]) -> tuple[list[str], float, float]:
+def _landing(ex: RmsExample, runs: dict[str, Any], keep: Callable[[str], bool]) -> tuple[list[str], float, float]:
     import torch
 
     lines, worst_res, closest = [], 0.0, float("inf")
@@ -507,20 +576,20 @@ def _landing(runs: dict[str, Any], keep: Callable[[str], bool]) -> tuple[list[st
         if not keep(name):
             continue
         w = path[-1]
-        res = abs(float(2 * w[0] + w[1] - 2))
-        dist = float((w - torch.tensor(MIN_NORM, dtype=torch.float64)).norm())
+        res = abs(float(ex.x1[0] * w[0] + ex.x1[1] * w[1] - ex.t))
+        dist = float((w - torch.tensor(ex.min_norm, dtype=torch.float64)).norm())
         worst_res, closest = max(worst_res, res), min(closest, dist)
         lines.append(f"{name} → [{float(w[0]):.6f}, {float(w[1]):.6f}] (residual {res:.0e}, {dist:.4f} from min-norm)")
     return lines, worst_res, closest
 
 
-def _check_min_norm_symbolic(claim: Any, ctx: Context) -> Outcome:
+def _check_min_norm_symbolic(ex: RmsExample, claim: Any, ctx: Context) -> Outcome:
     """The first RMSProp iterate leaves the row space of X for every η > 0, 0 < β < 1, ε > 0, while gradient steps
     never do; a point outside the row space cannot reach the min-norm solution without moving back into it."""
     import sympy
 
-    w1 = _derive_w1().answer
-    det = sympy.simplify(sympy.Matrix([[X1[0], X1[1]], [w1[0], w1[1]]]).det())
+    w1 = _derive_w1(ex).answer
+    det = sympy.simplify(sympy.Matrix([[ex.x1[0], ex.x1[1]], [w1[0], w1[1]]]).det())
     leaves = sympy.simplify(det) != 0
     return checks.exact(
         bool(claim),
@@ -530,10 +599,10 @@ def _check_min_norm_symbolic(claim: Any, ctx: Context) -> Outcome:
     )
 
 
-def _check_min_norm_torch(claim: Any, ctx: Context) -> Outcome:
-    runs = _adaptive_runs(ctx)
-    lines, res, closest = _landing(runs, lambda k: k.startswith("RMSprop"))
-    ctrl, _, _ = _landing(runs, lambda k: k.startswith("SGD"))
+def _check_min_norm_torch(ex: RmsExample, claim: Any, ctx: Context) -> Outcome:
+    runs = _adaptive_runs(ex, ctx)
+    lines, res, closest = _landing(ex, runs, lambda k: k.startswith("RMSprop"))
+    ctrl, _, _ = _landing(ex, runs, lambda k: k.startswith("SGD"))
     converged_elsewhere = res < CONVERGED and closest > 1e-2
     out = checks.exact(
         bool(claim),
@@ -541,14 +610,14 @@ def _check_min_norm_torch(claim: Any, ctx: Context) -> Outcome:
         "RMSprop runs (" + "; ".join(lines) + f"; control {ctrl[0]})",
         "RMSprop runs to convergence",
     )
-    fig = _trajectory_figure(runs, "rmsprop_trajectories", lambda k: k.startswith(("RMSprop", "SGD")))
+    fig = _trajectory_figure(ex, runs, "rmsprop_trajectories", lambda k: k.startswith(("RMSprop", "SGD")))
     return Outcome(out.ok, out.compared, out.evidence, max_error=res, tolerance=CONVERGED, figures=(fig,))
 
 
-def _check_other_adaptive(claim: Any, ctx: Context) -> Outcome:
-    runs = _adaptive_runs(ctx)
-    lines, res, closest = _landing(runs, lambda k: k.startswith(("Adagrad", "Adam")))
-    fig = _trajectory_figure(runs, "adagrad_adam_trajectories", lambda k: k.startswith(("Adagrad", "Adam", "SGD")))
+def _check_other_adaptive(ex: RmsExample, claim: Any, ctx: Context) -> Outcome:
+    runs = _adaptive_runs(ex, ctx)
+    lines, res, closest = _landing(ex, runs, lambda k: k.startswith(("Adagrad", "Adam")))
+    fig = _trajectory_figure(ex, runs, "adagrad_adam_trajectories", lambda k: k.startswith(("Adagrad", "Adam", "SGD")))
     return Outcome(
         res < CONVERGED and closest > 1e-2,
         "Adagrad and Adam runs to convergence vs the min-norm point",
@@ -559,15 +628,15 @@ def _check_other_adaptive(claim: Any, ctx: Context) -> Outcome:
     )
 
 
-def _check_other_adaptive_first_step(claim: Any, ctx: Context) -> Outcome:
+def _check_other_adaptive_first_step(ex: RmsExample, claim: Any, ctx: Context) -> Outcome:
     """Exactly: the first Adagrad and Adam steps from 0 are coordinate-wise normalized, so they leave span(x₁)."""
     import sympy
 
-    _, g = _rms_grad()
+    _, g = _rms_grad(ex)
     eta, eps = sympy.symbols("eta epsilon", positive=True)
     adagrad = [-eta * gi / (sympy.sqrt(gi**2) + eps) for gi in g]
     adam = [-eta * gi / (sympy.sqrt(gi**2) + eps) for gi in g]  # bias-corrected m and v at step 1: g and g²
-    dets = [sympy.simplify(X1[0] * w[1] - X1[1] * w[0]) for w in (adagrad, adam)]
+    dets = [sympy.simplify(ex.x1[0] * w[1] - ex.x1[1] * w[0]) for w in (adagrad, adam)]
     return Outcome(
         all(dd != 0 for dd in dets),
         "first Adagrad / Adam step vs the row space",
@@ -1005,6 +1074,8 @@ def _l2_part(key: str, which: str) -> Part:
             checks.torch_check("autograd step", torch_step, uses_device=True),
         ),
         symbols=_l2_symbols(),
+        names=_sym,
+        domain=(("eta", "(0, oo)"), ("lambda", "[0, 1)")),
     )
 
 
@@ -1164,6 +1235,64 @@ def _text(text: str) -> Callable[[], Derivation]:
     return lambda: Derivation(text, (Step(text),))
 
 
+def _rms_problem(q: Mapping[str, Any]) -> Problem:
+    ex = RmsExample((q["x1"][0], q["x1"][1]), q["t"])
+    return Problem(
+        id="csc413-a2/1.2.1",
+        title="RMSProp need not find the minimum-norm solution",
+        statement="RMSProp (w ← w − η g/(√v + ε), v ← βv + (1 − β)g², v starting at 0) minimizes (1/n)‖Xw − t‖² with the "
+        f"single example x₁ = {list(ex.x1)}, t = {ex.t}, from w₀ = 0. Give the gradient at w₀, the first iterate, and "
+        f"decide whether RMSProp always reaches the minimum-norm solution {ex.min_norm_text()}.",
+        source=f"{SEED}, question 1.2.1",
+        topics=("optimization",),
+        parts=(
+            Part(
+                "grad_w0",
+                Kind.VECTOR,
+                functools.partial(_derive_grad_w0, ex),
+                (
+                    checks.symbolic("exact central differences", functools.partial(_check_grad_symbolic, ex)),
+                    checks.torch_check("autograd", functools.partial(_check_grad_torch, ex)),
+                ),
+            ),
+            Part(
+                "w1",
+                Kind.VECTOR,
+                functools.partial(_derive_w1, ex),
+                (
+                    checks.symbolic("one exact RMSProp step", functools.partial(_check_w1_symbolic, ex)),
+                    checks.torch_check("torch.optim.RMSprop one step", functools.partial(_check_w1_torch, ex)),
+                ),
+                symbols=("eta", "beta", "epsilon"),
+                domain=(("eta", "(0, oo)"), ("beta", "[0, 1)"), ("epsilon", "(0, oo)")),
+                note="torch.optim.RMSprop(lr=η, alpha=β, eps=ε) applies exactly this rule: ε is added outside the square root.",
+            ),
+            Part(
+                "always_min_norm",
+                Kind.BOOL,
+                lambda: Derivation(
+                    False,
+                    stated=True,
+                    steps=(
+                        Step(
+                            f"w₁ is not a multiple of x₁ = {list(ex.x1)} (1.2.1 w1), so RMSProp leaves the row space at its "
+                            "first step."
+                        ),
+                        Step(
+                            f"Runs to convergence solve {ex.line_text()} near {ex.landing_text()}, away from "
+                            f"{ex.min_norm_text()}: a counterexample."
+                        ),
+                    ),
+                ),
+                (
+                    checks.symbolic("row-space argument", functools.partial(_check_min_norm_symbolic, ex)),
+                    checks.torch_check("RMSprop runs to convergence", functools.partial(_check_min_norm_torch, ex)),
+                ),
+            ),
+        ),
+    )
+
+
 PROBLEMS = [
     Problem(
         id="csc413-a2/1.1.1",
@@ -1183,60 +1312,11 @@ PROBLEMS = [
                     checks.torch_check("torch.optim.SGD with random mini-batches", _check_w_hat_torch),
                 ),
                 symbols=("X", "t", "n", "d"),
+                names=_pseudo_inverse,
             ),
         ),
     ),
-    Problem(
-        id="csc413-a2/1.2.1",
-        title="RMSProp need not find the minimum-norm solution",
-        statement="RMSProp (w ← w − η g/(√v + ε), v ← βv + (1 − β)g², v starting at 0) minimizes (1/n)‖Xw − t‖² with the "
-        "single example x₁ = [2, 1], t = 2, from w₀ = 0. Give the gradient at w₀, the first iterate, and decide whether "
-        "RMSProp always reaches the minimum-norm solution [4/5, 2/5].",
-        source=f"{SEED}, question 1.2.1",
-        topics=("optimization",),
-        parts=(
-            Part(
-                "grad_w0",
-                Kind.VECTOR,
-                _derive_grad_w0,
-                (
-                    checks.symbolic("sympy derivative", _check_grad_symbolic),
-                    checks.torch_check("autograd", _check_grad_torch),
-                ),
-            ),
-            Part(
-                "w1",
-                Kind.VECTOR,
-                _derive_w1,
-                (
-                    checks.symbolic("one exact RMSProp step", _check_w1_symbolic),
-                    checks.torch_check("torch.optim.RMSprop one step", _check_w1_torch),
-                ),
-                symbols=("eta", "beta", "epsilon"),
-                note="torch.optim.RMSprop(lr=η, alpha=β, eps=ε) applies exactly this rule: ε is added outside the square root.",
-            ),
-            Part(
-                "always_min_norm",
-                Kind.BOOL,
-                lambda: Derivation(
-                    False,
-                    stated=True,
-                    steps=(
-                        Step(
-                            "w₁ is not a multiple of x₁ = [2, 1] (1.2.1 w1), so RMSProp leaves the row space at its first step."
-                        ),
-                        Step(
-                            "Runs to convergence solve 2w₁ + w₂ = 2 near [2/3, 2/3], away from [4/5, 2/5]: a counterexample."
-                        ),
-                    ),
-                ),
-                (
-                    checks.symbolic("row-space argument", _check_min_norm_symbolic),
-                    checks.torch_check("RMSprop runs to convergence", _check_min_norm_torch),
-                ),
-            ),
-        ),
-    ),
+    parametrized("csc413-a2/1.2.1", _rms_space, _rms_problem, RMS_1),
     Problem(
         id="csc413-a2/1.2.2",
         title="Adagrad and Adam on the same example",
@@ -1261,9 +1341,12 @@ PROBLEMS = [
                 ),
                 (
                     checks.symbolic(
-                        "first step leaves the row space", checks.decision(_check_other_adaptive_first_step)
+                        "first step leaves the row space",
+                        checks.decision(functools.partial(_check_other_adaptive_first_step, EX_1)),
                     ),
-                    checks.torch_check("Adagrad and Adam runs", checks.decision(_check_other_adaptive)),
+                    checks.torch_check(
+                        "Adagrad and Adam runs", checks.decision(functools.partial(_check_other_adaptive, EX_1))
+                    ),
                 ),
                 note="Does the result hold for them (both miss the minimum-norm solution)? A yes/no answer.",
             ),
@@ -1364,6 +1447,7 @@ PROBLEMS = [
                     checks.torch_check("hyper-gradient and grid search", _check_eta_star_torch, uses_device=True),
                 ),
                 symbols=MATRIX_SYMBOLS,
+                names=_sym,
             ),
         ),
     ),
@@ -1371,7 +1455,7 @@ PROBLEMS = [
         id="csc413-a2/2.3.1",
         title="One step with L2 regularization and with weight decay",
         statement="Write w₁ after one GD step from w₀ (a) on the L2-regularized loss (1/n)‖Xw − t‖² + λ̃‖w‖², and (b) on "
-        "the plain loss with weight decay w ← (1 − λ)w − η∇L.",
+        "the plain loss with weight decay w ← (1 − λ)w − η∇L (with a = X w₀ − t, as in 2.2.1).",
         source=f"{SEED}, question 2.3.1",
         topics=("optimization", "regularization"),
         parts=(_l2_part("w1_l2", "l2"), _l2_part("w1_wd", "wd")),
@@ -1392,6 +1476,7 @@ PROBLEMS = [
                     checks.torch_check("torch.optim.SGD weight_decay", _check_lambda_tilde_torch),
                 ),
                 symbols=("lambda", "eta"),
+                domain=(("eta", "(0, oo)"), ("lambda", "[0, 1)")),
                 note="torch.optim.SGD(weight_decay=wd) corresponds to λ̃ = wd/2 and to weight decay λ = η·wd.",
             ),
         ),

@@ -4,6 +4,7 @@ sizes and strides its feature-map sizes imply (question 5)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +15,7 @@ from verify.count.conventions import Convention, Work, conv2d_work, pool2d_work
 from verify.count.models import register_model
 from verify.count.parts import network_param_parts
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
+from verify.variants import Drawer, parametrized
 
 SEED = "001_7d9d876135843e22.txt"
 
@@ -29,13 +31,46 @@ Q4_NOTE = (
 )
 
 
+def _q4_space(d: Drawer) -> dict[str, int]:
+    """A convolution with a stride of 1 or 2 and a padding up to half the kernel, then a max pooling of window 2 or 3
+    that fits C's maps (a side of at least 8 leaves C at least 2 wide)."""
+    side, k = d.integer(8, 16), d.integer(2, 5)
+    s, p = d.integer(1, 2), d.integer(0, k // 2)
+    c_side = (side + 2 * p - k) // s + 1
+    pool = d.integer(2, min(3, c_side))
+    return {
+        "side": side,
+        "c_in": d.integer(1, 64),
+        "filters": d.integer(1, 32),
+        "k": k,
+        "s": s,
+        "p": p,
+        "pool": pool,
+        "pool_s": d.integer(1, 2),
+    }
+
+
+def _q4(q: Mapping[str, int]) -> Problem:
+    return Problem(
+        id="csc420-a2/q4",
+        title="Operations of a convolution and a max pooling",
+        statement=f"A {q['side']}×{q['side']} input with {q['c_in']} channels goes through a convolution layer C of "
+        f"{q['filters']} filters, each {q['k']}×{q['k']}×{q['c_in']}, with zero padding {q['p']} and stride {q['s']}, "
+        f"and then through a max pooling layer P with a {q['pool']}×{q['pool']} window and stride {q['pool_s']} on "
+        f"each of C's {q['filters']} maps. How many floating-point operations do C and P take in one forward pass, "
+        "once without C's bias and once with it? A maximum over n values costs n − 1 comparisons.",
+        source=f"{SEED}, question 4 (layer sizes as the write-up's arithmetic implies them)",
+        topics=("counting",),
+        parts=(_q4_part("flops_no_bias", q), _q4_part("flops_bias", q)),
+    )
+
+
 def _q4_unit(convention: str) -> str:
     return "exact" if convention == Q4_CONVENTIONS[0] else "flops"
 
 
-def _q4_work() -> tuple[Work, Work, int, int]:
+def _q4_work(q: Mapping[str, int]) -> tuple[Work, Work, int, int]:
     """C's and P's work and their output sides, from the layer formulas."""
-    q = Q4
     c_side = conv.conv_out(q["side"], q["k"], q["s"], q["p"])
     p_side = conv.pool_out(c_side, q["pool"], q["pool_s"])
     c = conv2d_work(1, q["c_in"], q["filters"], c_side, c_side, q["k"], q["k"])
@@ -43,15 +78,14 @@ def _q4_work() -> tuple[Work, Work, int, int]:
     return c, pool, c_side, p_side
 
 
-def _q4_total(convention: str, bias: bool) -> int:
-    c, pool, _, _ = _q4_work()
+def _q4_total(q: Mapping[str, int], convention: str, bias: bool) -> int:
+    c, pool, _, _ = _q4_work(q)
     return int(Convention(_q4_unit(convention), bias=bias, elementwise=True).total(c + pool))
 
 
-def _q4_network() -> tuple[Any, tuple[int, ...]]:
+def _q4_network(q: Mapping[str, int]) -> tuple[Any, tuple[int, ...]]:
     import torch.nn as nn
 
-    q = Q4
     model = nn.Sequential(
         nn.Conv2d(q["c_in"], q["filters"], q["k"], stride=q["s"], padding=q["p"]),
         nn.MaxPool2d(q["pool"], stride=q["pool_s"]),
@@ -60,15 +94,17 @@ def _q4_network() -> tuple[Any, tuple[int, ...]]:
 
 
 @functools.lru_cache(maxsize=8)
-def _q4_counted(bias: bool, seed: int) -> tuple[float, Any, Any, int, int]:
-    """C and P run once per (bias, seed) for every convention's check: the counting reference's distance from the real
-    layers, its counted operations for C and for P, torch's flop count for C, and C's number of outputs."""
+def _q4_counted(items: tuple[tuple[str, int], ...], bias: bool, seed: int) -> tuple[float, Any, Any, int, int]:
+    """C and P run once per (instance, bias, seed) for every convention's check: the counting reference's distance
+    from the real layers, its counted operations for C and for P, torch's flop count for C, and C's number of
+    outputs."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from verify.count.instrumented import conv2d_counted, max_pool2d_counted
 
-    model, shape = _q4_network()
+    q = dict(items)
+    model, shape = _q4_network(q)
     model = model.double()
     conv_layer, pool_layer = model[0], model[1]
     x = torch.randn(*shape, dtype=torch.float64)
@@ -76,7 +112,7 @@ def _q4_counted(bias: bool, seed: int) -> tuple[float, Any, Any, int, int]:
     with torch.no_grad():
         y, c_ops = conv2d_counted(x, conv_layer.weight, b, conv_layer.stride[0], conv_layer.padding[0])
         want_y = torch.nn.functional.conv2d(x, conv_layer.weight, b, conv_layer.stride, conv_layer.padding)
-        z, p_ops = max_pool2d_counted(y, Q4["pool"], Q4["pool_s"])
+        z, p_ops = max_pool2d_counted(y, q["pool"], q["pool_s"])
         with FlopCounterMode(display=False) as fc:
             conv_layer(x)
         want_z = pool_layer(want_y)
@@ -84,12 +120,11 @@ def _q4_counted(bias: bool, seed: int) -> tuple[float, Any, Any, int, int]:
     return err, c_ops, p_ops, int(fc.get_total_flops()), y.numel()
 
 
-def _q4_part(key: str) -> Part:
+def _q4_part(key: str, q: Mapping[str, int]) -> Part:
     bias = key == "flops_bias"
 
     def derive() -> Derivation:
-        q = Q4
-        c, pool, c_side, p_side = _q4_work()
+        c, pool, c_side, p_side = _q4_work(q)
         length = q["c_in"] * q["k"] ** 2
         outs = q["filters"] * c_side**2
         steps = (
@@ -115,13 +150,13 @@ def _q4_part(key: str) -> Part:
             ),
             Step(
                 f"In exact operations, {'with' if bias else 'without'} C's bias",
-                f"{int(Convention('exact', bias=bias).total(c))} + {pool.elementwise} = {_q4_total(Q4_CONVENTIONS[0], bias)}",
+                f"{int(Convention('exact', bias=bias).total(c))} + {pool.elementwise} = {_q4_total(q, Q4_CONVENTIONS[0], bias)}",
             ),
         )
         return Derivation(
-            _q4_total(Q4_CONVENTIONS[0], bias),
+            _q4_total(q, Q4_CONVENTIONS[0], bias),
             steps,
-            accepted=tuple((c, _q4_total(c, bias)) for c in Q4_CONVENTIONS[1:]),
+            accepted=tuple((c, _q4_total(q, c, bias)) for c in Q4_CONVENTIONS[1:]),
             convention=Q4_CONVENTIONS[0],
         )
 
@@ -129,8 +164,6 @@ def _q4_part(key: str) -> Part:
         def check(claim: Any, ctx: Context) -> Outcome:
             """Sum each output's cost over every output position, the positions counted window by window."""
             import sympy
-
-            q = Q4
 
             def windows(size: int, span: int, stride: int) -> int:
                 return sum(1 for start in range(size) if start % stride == 0 and start + span <= size)
@@ -159,7 +192,7 @@ def _q4_part(key: str) -> Part:
     def by_counting(convention: str) -> Any:
         def check(claim: Any, ctx: Context) -> Outcome:
             """Real layers, a reference implementation that counts its own operations, and torch's flop counter."""
-            err, c_ops, p_ops, torch_flops, outputs = _q4_counted(bias, ctx.seed)
+            err, c_ops, p_ops, torch_flops, outputs = _q4_counted(tuple(sorted(q.items())), bias, ctx.seed)
             if err > 1e-10:
                 return Outcome(False, "the counting reference vs the real layers", f"outputs differ by {err:.3g}")
             if torch_flops != 2 * c_ops.multiplies:
@@ -196,7 +229,7 @@ def _q4_part(key: str) -> Part:
             checks.torch_check("counted operations", checks.under_conventions(Q4_CONVENTIONS, by_counting)),
         ),
         note=Q4_NOTE,
-        network=_q4_network,
+        network=functools.partial(_q4_network, q),
     )
 
 
@@ -282,17 +315,7 @@ def _fs_part(key: str) -> Part:
 
 
 PROBLEMS = [
-    Problem(
-        id="csc420-a2/q4",
-        title="Operations of a convolution and a max pooling",
-        statement="A 12×12 input with 50 channels goes through a convolution layer C of 20 filters, each 4×4×50, with "
-        "zero padding 1 and stride 2, and then through a max pooling layer P with a 3×3 window and stride 1 on each of "
-        "C's 20 maps. How many floating-point operations do C and P take in one forward pass, once without C's bias "
-        "and once with it? A maximum over n values costs n − 1 comparisons.",
-        source=f"{SEED}, question 4 (layer sizes as the write-up's arithmetic implies them)",
-        topics=("counting",),
-        parts=(_q4_part("flops_no_bias"), _q4_part("flops_bias")),
-    ),
+    parametrized("csc420-a2/q4", _q4_space, _q4, Q4),
     Problem(
         id="csc420-a2/q5",
         title="LeNet-5: parameters per layer, filter sizes and strides",

@@ -140,6 +140,14 @@ def _q2_torch(claim: Any, ctx: Context) -> Outcome:
     )
 
 
+def _output_of_sigma() -> dict[str, Any]:
+    """y = σ(x), as the statement of q6 defines it: an answer may be written in y or in σ(x)."""
+    import sympy
+
+    x = sympy.Symbol("x", real=True)
+    return {"x": x, "y": 1 / (1 + sympy.exp(-x))}
+
+
 # ---- q6, q7: σ and tanh ------------------------------------------------------------------------------------------
 
 
@@ -417,7 +425,9 @@ PROBLEMS = [
                 Kind.EXPR,
                 _derive_dsigma,
                 (checks.symbolic("sympy derivative", _dsigma_symbolic), checks.torch_check("autograd", _dsigma_torch)),
-                symbols=("y",),
+                symbols=("y", "x", "sigma"),
+                names=_output_of_sigma,
+                form=("y", "sigma"),
             ),
         ),
     ),
@@ -436,6 +446,7 @@ PROBLEMS = [
                 _derive_dtanh,
                 (checks.symbolic("sympy identity", _dtanh_symbolic), checks.torch_check("autograd", _dtanh_torch)),
                 symbols=("x", "sigma"),
+                form=("sigma",),
                 note="σ is the logistic function.",
             ),
         ),

@@ -131,6 +131,7 @@ def _division_part(key: str) -> Part:
         derive,
         (checks.symbolic("index sums", index_sums), checks.torch_check("autograd", autograd)),
         symbols=("g", "x", "y"),
+        names=lambda: {"dL/dS": _elem_syms()[0]},
         note="Element-wise, with g = G_ij, x = X_ij, y = Y_ij.",
     )
 
@@ -214,6 +215,7 @@ def _elementwise_part() -> Part:
             checks.torch_check("autograd for several F", autograd),
         ),
         symbols=("g", "x", "F"),
+        names=lambda: {"dL/dY": _elem_syms()[0]},
         note="Element-wise; F is any differentiable scalar function, F′ its derivative.",
     )
 
@@ -306,8 +308,16 @@ def _grad_w_part() -> Part:
         derive,
         (checks.symbolic("index sums", index_sums), checks.torch_check("autograd", autograd)),
         symbols=("G", "X", "W"),
+        names=lambda: {"dL/dY": _gw_syms()[0]},
         note="W ∈ ℝ^{m×f}, X ∈ ℝ^{n×f}, G = ∂L/∂Y ∈ ℝ^{m×n}.",
     )
+
+
+def _broadcast_gradient() -> dict[str, Any]:
+    """G = ∂L/∂Y, as the statement names it."""
+    import sympy
+
+    return {"dL/dY": sympy.MatrixSymbol("G", sympy.Symbol("h", integer=True, positive=True), 16)}
 
 
 def _grad_x_broadcast_part() -> Part:
@@ -368,6 +378,7 @@ def _grad_x_broadcast_part() -> Part:
         derive,
         (checks.symbolic("index sums", index_sums), checks.torch_check("autograd", autograd)),
         symbols=("G", "h"),
+        names=_broadcast_gradient,
         note="x ∈ ℝ^h, Y ∈ ℝ^{h×16} with Y_ij = x_i, G = ∂L/∂Y.",
     )
 

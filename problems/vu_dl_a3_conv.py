@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from verify import checks
@@ -10,22 +11,50 @@ from verify.arith import conv
 from verify.conv_parts import Layer, shape_parts, size_formula_part
 from verify.count.models import register_model
 from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
+from verify.variants import Drawer, parametrized
 
 SEED = "002_c9e08a185d8834d2.txt"
 
 
-def _conv16(name: str, c_in: int) -> tuple[Layer, ...]:
-    return (Layer(name, "conv", out=16, k=5, s=2, p=1),)
+Q10 = {"filters": 16, "k": 5, "s": 2, "p": 1}
 
 
-def _image_parts() -> tuple[Part, ...]:
-    note = "One image, unbatched, in torch order (C, H, W); the layer has 16 filters 5×5, stride 2, padding 1."
+def _q10_space(d: Drawer) -> dict[str, Any]:
+    """Any kernel from 1 to 7, a stride of 2 to 4, a padding up to half the kernel (the images are large)."""
+    k = d.integer(1, 7)
+    return {"filters": d.integer(4, 64), "k": k, "s": d.integer(2, 4), "p": d.integer(0, k // 2)}
+
+
+def _image_parts(q: Mapping[str, Any]) -> tuple[Part, ...]:
+    f, k, s, p = q["filters"], q["k"], q["s"], q["p"]
+    note = (
+        f"One image, unbatched, in torch order (C, H, W); the layer has {f} filters {k}×{k}, stride {s}, padding {p}."
+    )
+
+    def layer(name: str) -> tuple[Layer, ...]:
+        return (Layer(name, "conv", out=f, k=k, s=s, p=p),)
+
     return (
-        *shape_parts(_conv16("out_768x1024", 3), (3, 768, 1024), ("out_768x1024",), note=note),
+        *shape_parts(layer("out_768x1024"), (3, 768, 1024), ("out_768x1024",), note=note),
         *shape_parts(
-            _conv16("out_1920x1080", 3), (3, 1080, 1920), ("out_1920x1080",), note=note + " Width 1920, height 1080."
+            layer("out_1920x1080"), (3, 1080, 1920), ("out_1920x1080",), note=note + " Width 1920, height 1080."
         ),
-        *shape_parts(_conv16("out_8ch", 8), (8, 1080, 1920), ("out_8ch",), note=note + " Eight input channels."),
+        *shape_parts(layer("out_8ch"), (8, 1080, 1920), ("out_8ch",), note=note + " Eight input channels."),
+    )
+
+
+def _q10(q: Mapping[str, Any]) -> Problem:
+    return Problem(
+        id="vu-dl-a3/q10",
+        title="Output sizes of one convolution on real image sizes",
+        statement=(
+            f"A layer of {q['filters']} filters {q['k']}×{q['k']}×3 with padding {q['p']} and stride {q['s']} is "
+            "applied to a 768×1024 RGB image, then to a 1920×1080 one (1920 wide). What are the output sizes, and what "
+            "changes for a 1920×1080 image with 8 channels?"
+        ),
+        source=f"{SEED}, part 3, question 10",
+        topics=("conv-arithmetic", "shapes"),
+        parts=_image_parts(q),
     )
 
 
@@ -101,8 +130,22 @@ def _params_part() -> Part:
     )
 
 
-def _global_pool_part() -> Part:
-    b, c, h, w = 4, 10, 32, 32
+Q11 = {"b": 4, "c": 10, "h": 32}
+
+
+def _q11_space(d: Drawer) -> dict[str, Any]:
+    """At least two samples and channels (so only the spatial axes squeeze away) and square maps of 2 to 64."""
+    return {"b": d.integer(2, 16), "c": d.integer(2, 64), "h": d.integer(2, 64)}
+
+
+def sympy_int(v: int) -> Any:
+    import sympy
+
+    return sympy.Integer(v)
+
+
+def _global_pool_part(q: Mapping[str, Any]) -> Part:
+    b, c, h, w = q["b"], q["c"], q["h"], q["h"]
 
     def derive() -> Derivation:
         size = conv.pool_out(h, h)
@@ -153,7 +196,8 @@ def _global_pool_part() -> Part:
         Kind.SHAPE,
         derive,
         (checks.symbolic("window rule", rule), checks.torch_check("global pooling in torch", pools, uses_device=True)),
-        note="For the example tensor of the question: b = 4, c = 10, 32×32 maps.",
+        note=f"For the example tensor of the question: b = {b}, c = {c}, {h}×{w} maps.",
+        names=lambda: {"b": sympy_int(b), "c": sympy_int(c), "h": sympy_int(h), "w": sympy_int(w)},
     )
 
 
@@ -231,66 +275,84 @@ def _unfold_torch(claim: Any, ctx: Context) -> Outcome:
 # ---- q15: a fixed-resolution MNIST net and a variable-resolution one with N channels -----------------------------------
 
 
-def _stem(device: str) -> list[Any]:
+Q15 = {"c1": 16, "c2": 32, "c3": 64, "classes": 10}  # channels of the three convolutions, and the classes
+
+
+def _q15_space(d: Drawer) -> dict[str, int]:
+    """Channels and classes for which the best N (about c3·(9·c2 + 1 + 9·classes)/(9·c2 + 1 + classes), under 2·c3)
+    stays inside the 1..200 that the checks search."""
+    return {"c1": d.integer(4, 32), "c2": d.integer(8, 64), "c3": d.integer(16, 96), "classes": d.integer(2, 10)}
+
+
+def _stem(device: str, q: Mapping[str, int] = Q15) -> list[Any]:
     """The two 3×3 conv, ReLU, 2×2 max-pool stages both networks start with (1 → 16 → 32 channels)."""
     import torch.nn as nn
 
     return [
-        nn.Conv2d(1, 16, 3, padding=1, device=device),
+        nn.Conv2d(1, q["c1"], 3, padding=1, device=device),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1, device=device),
+        nn.Conv2d(q["c1"], q["c2"], 3, padding=1, device=device),
         nn.ReLU(),
         nn.MaxPool2d(2),
     ]
 
 
-def fixed_net(device: str = "meta") -> Any:
+def fixed_net(device: str = "meta", q: Mapping[str, int] = Q15) -> Any:
     import torch.nn as nn
 
     return nn.Sequential(
-        *_stem(device),
-        nn.Conv2d(32, 64, 3, padding=1, device=device),
+        *_stem(device, q),
+        nn.Conv2d(q["c2"], q["c3"], 3, padding=1, device=device),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(64 * 3 * 3, 10, device=device),
+        nn.Linear(q["c3"] * 3 * 3, q["classes"], device=device),
     )
 
 
-def variable_net(n: int, device: str = "meta") -> Any:
+def variable_net(n: int, device: str = "meta", q: Mapping[str, int] = Q15) -> Any:
     import torch.nn as nn
 
     return nn.Sequential(
-        *_stem(device),
-        nn.Conv2d(32, n, 3, padding=1, device=device),
+        *_stem(device, q),
+        nn.Conv2d(q["c2"], n, 3, padding=1, device=device),
         nn.ReLU(),
         nn.AdaptiveMaxPool2d(1),
         nn.Flatten(),
-        nn.Linear(n, 10, device=device),
+        nn.Linear(n, q["classes"], device=device),
     )
 
 
-def _q15_formula(which: str) -> Any:
+def _q15_formula(which: str, q: Mapping[str, int]) -> Any:
     """Parameters from the layer formulas (weights + biases), with N symbolic for the variable net."""
     import sympy
 
     N = sympy.Symbol("N", integer=True, positive=True)
-    common = conv.conv_params(1, 16, 3, bias=True) + conv.conv_params(16, 32, 3, bias=True)
+    c1, c2, c3, classes = q["c1"], q["c2"], q["c3"], q["classes"]
+    common = conv.conv_params(1, c1, 3, bias=True) + conv.conv_params(c1, c2, 3, bias=True)
     if which == "fixed":
-        return common + conv.conv_params(32, 64, 3, bias=True) + conv.linear_params(64 * 3 * 3, 10, bias=True)
-    return common + conv.conv_params(32, N, 3, bias=True) + conv.linear_params(N, 10, bias=True)
+        return common + conv.conv_params(c2, c3, 3, bias=True) + conv.linear_params(c3 * 3 * 3, classes, bias=True)
+    return common + conv.conv_params(c2, N, 3, bias=True) + conv.linear_params(N, classes, bias=True)
 
 
-def _derive_q15(key: str) -> Derivation:
+def _derive_q15(key: str, q: Mapping[str, int]) -> Derivation:
     import sympy
 
-    fixed = _q15_formula("fixed")
-    var = _q15_formula("var")
+    fixed = _q15_formula("fixed", q)
+    var = _q15_formula("var", q)
     N = sympy.Symbol("N", integer=True, positive=True)
+    c1, c2, c3, classes = q["c1"], q["c2"], q["c3"], q["classes"]
     steps = [
-        Step("Fixed net: 3×3 convolutions 1→16→32→64 with biases, three 2×2 pools (28 → 3), linear 576→10", str(fixed)),
-        Step("Variable net: the same first two convolutions, 32→N, global pooling, linear N→10", sympy.latex(var)),
+        Step(
+            f"Fixed net: 3×3 convolutions 1→{c1}→{c2}→{c3} with biases, three 2×2 pools (28 → 3), linear "
+            f"{9 * c3}→{classes}",
+            str(fixed),
+        ),
+        Step(
+            f"Variable net: the same first two convolutions, {c2}→N, global pooling, linear N→{classes}",
+            sympy.latex(var),
+        ),
     ]
     if key == "params_fixed":
         return Derivation(int(fixed), tuple(steps[:1]))
@@ -304,7 +366,7 @@ def _derive_q15(key: str) -> Derivation:
         int(best),
         (
             *steps,
-            Step("Equal counts at", rf"N = {sympy.latex(exact)} \approx {float(exact):.2f}"),
+            Step("Equal counts at", f"N = {sympy.latex(exact)} \\approx {float(exact):.2f}"),
             Step(
                 f"N = {lo} gives {var.subs(N, lo)}, N = {hi} gives {var.subs(N, hi)}; the closer to {fixed} is",
                 str(best),
@@ -313,13 +375,15 @@ def _derive_q15(key: str) -> Derivation:
     )
 
 
-def _q15_symbolic(key: str) -> Any:
+def _q15_symbolic(key: str, q: Mapping[str, int]) -> Any:
     def check(claim: Any, ctx: Context) -> Outcome:
         from verify.count.parts import index_count
 
+        c1, c2, c3, classes = q["c1"], q["c2"], q["c3"], q["classes"]
+
         def count(n: int | None) -> int:
-            layers = [(1, 16, 3), (16, 32, 3)] + (
-                [(32, 64, 3), (576, 10, 1)] if n is None else [(32, n, 3), (n, 10, 1)]
+            layers = [(1, c1, 3), (c1, c2, 3)] + (
+                [(c2, c3, 3), (c3 * 9, classes, 1)] if n is None else [(c2, n, 3), (n, classes, 1)]
             )
             return sum(int(index_count(a, b, k, k, bias=True)) for a, b, k in layers)
 
@@ -334,25 +398,52 @@ def _q15_symbolic(key: str) -> Any:
     return check
 
 
-def _q15_torch(key: str) -> Any:
+def _q15_torch(key: str, q: Mapping[str, int]) -> Any:
     def check(claim: Any, ctx: Context) -> Outcome:
         def numel(model: Any) -> int:
             return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
         if key == "params_fixed":
-            return checks.exact(int(claim), numel(fixed_net()), "numel of the real fixed-resolution net")
+            return checks.exact(int(claim), numel(fixed_net(q=q)), "numel of the real fixed-resolution net")
         if key == "params_var_64":
             return checks.exact(
-                int(claim), numel(variable_net(64)), "numel of the real variable-resolution net with N = 64"
+                int(claim), numel(variable_net(64, q=q)), "numel of the real variable-resolution net with N = 64"
             )
-        target = numel(fixed_net())
-        counts = {n: numel(variable_net(n)) for n in range(1, 201)}
+        target = numel(fixed_net(q=q))
+        counts = {n: numel(variable_net(n, q=q)) for n in range(1, 201)}
         best = min(counts, key=lambda n: abs(counts[n] - target))
         return checks.exact(
             int(claim), best, f"real variable nets for N = 1..200 (N={best}: {counts[best]}, fixed: {target})"
         )
 
     return check
+
+
+def _q15(q: Mapping[str, int]) -> Problem:
+    c1, c2, c3, classes = q["c1"], q["c2"], q["c3"], q["classes"]
+    return Problem(
+        id="vu-dl-a3/q15",
+        title="Matching a variable-resolution net's size to a fixed one",
+        statement=f"A fixed-resolution MNIST classifier (3×3 convolutions 1→{c1}→{c2}→{c3} with padding 1, each "
+        f"followed by ReLU and 2×2 max pooling, then a linear layer {9 * c3}→{classes}) is compared with a "
+        f"variable-resolution one (the same first two convolutions, a third {c2}→N, global max pooling, a linear layer "
+        f"N→{classes}); every layer has biases. Count the trainable parameters of the first and of the second at N = 64, "
+        "and find the N that brings the second closest to the first.",
+        source=f"{SEED}, part 3, question 15",
+        topics=("counting",),
+        parts=tuple(
+            Part(
+                k,
+                Kind.INT,
+                functools.partial(_derive_q15, k, q),
+                (
+                    checks.symbolic("index-range counts", _q15_symbolic(k, q)),
+                    checks.torch_check("real models", _q15_torch(k, q)),
+                ),
+            )
+            for k in ("params_fixed", "params_var_64", "best_N")
+        ),
+    )
 
 
 PROBLEMS = [
@@ -394,48 +485,22 @@ PROBLEMS = [
             ),
         ),
     ),
-    Problem(
-        id="vu-dl-a3/q10",
-        title="Output sizes of one convolution on real image sizes",
-        statement=(
-            "A layer of 16 filters 5×5×3 with padding 1 and stride 2 is applied to a 768×1024 RGB image, then to a "
-            "1920×1080 one (1920 wide). What are the output sizes, and what changes for a 1920×1080 image with 8 channels?"
+    parametrized("vu-dl-a3/q10", _q10_space, _q10, Q10),
+    parametrized(
+        "vu-dl-a3/q11",
+        _q11_space,
+        lambda q: Problem(
+            id="vu-dl-a3/q11",
+            title="Global max and mean pooling",
+            statement="A (b, c, h, w) feature map is pooled over its whole spatial extent with F.max_pool2d and "
+            "F.avg_pool2d (kernel size = the map's size) and squeezed. What shape results?",
+            source=f"{SEED}, part 3, question 11",
+            topics=("conv-arithmetic", "pooling", "shapes"),
+            parts=(_global_pool_part(q),),
         ),
-        source=f"{SEED}, part 3, question 10",
-        topics=("conv-arithmetic", "shapes"),
-        parts=_image_parts(),
+        Q11,
     ),
-    Problem(
-        id="vu-dl-a3/q11",
-        title="Global max and mean pooling",
-        statement="A (b, c, h, w) feature map is pooled over its whole spatial extent with F.max_pool2d and F.avg_pool2d "
-        "(kernel size = the map's size) and squeezed. What shape results?",
-        source=f"{SEED}, part 3, question 11",
-        topics=("conv-arithmetic", "pooling", "shapes"),
-        parts=(_global_pool_part(),),
-    ),
-    Problem(
-        id="vu-dl-a3/q15",
-        title="Matching a variable-resolution net's size to a fixed one",
-        statement="A fixed-resolution MNIST classifier (3×3 convolutions 1→16→32→64 with padding 1, each followed by ReLU and "
-        "2×2 max pooling, then a linear layer 576→10) is compared with a variable-resolution one (the same first two "
-        "convolutions, a third 32→N, global max pooling, a linear layer N→10); every layer has biases. Count the trainable "
-        "parameters of the first and of the second at N = 64, and find the N that brings the second closest to the first.",
-        source=f"{SEED}, part 3, question 15",
-        topics=("counting",),
-        parts=tuple(
-            Part(
-                k,
-                Kind.INT,
-                functools.partial(_derive_q15, k),
-                (
-                    checks.symbolic("index-range counts", _q15_symbolic(k)),
-                    checks.torch_check("real models", _q15_torch(k)),
-                ),
-            )
-            for k in ("params_fixed", "params_var_64", "best_N")
-        ),
-    ),
+    parametrized("vu-dl-a3/q15", _q15_space, _q15, Q15),
 ]
 
 register_model("vu-fixed-net", lambda: fixed_net("cpu"), "vu-dl-a3/q15 fixed-resolution MNIST net (1,1,28,28)")

@@ -36,3 +36,33 @@ def models() -> ModuleType:
         lib.define(schema)
     _LIB.append(lib)
     return importlib.import_module("torchvision.models")
+
+
+def build(name: str, **kwargs: object) -> object:
+    """A torchvision model by name, its parameters and buffers created on the meta device (no memory, no
+    initialization cost); everything else its constructor computes runs as usual."""
+    import contextlib
+
+    import torch
+    import torch.nn as nn
+
+    tv = models()
+    register_parameter = nn.Module.register_parameter
+    register_buffer = nn.Module.register_buffer
+
+    def parameter(self: nn.Module, pname: str, param: object) -> None:
+        if isinstance(param, nn.Parameter) and param.device.type != "meta":
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register_parameter(self, pname, param)  # type: ignore[arg-type]
+
+    def buffer(self: nn.Module, bname: str, tensor: object, persistent: bool = True) -> None:
+        if isinstance(tensor, torch.Tensor):
+            tensor = tensor.to("meta")
+        register_buffer(self, bname, tensor, persistent)  # type: ignore[arg-type]
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(setattr, nn.Module, "register_parameter", register_parameter)
+        stack.callback(setattr, nn.Module, "register_buffer", register_buffer)
+        nn.Module.register_parameter = parameter  # type: ignore[method-assign]
+        nn.Module.register_buffer = buffer  # type: ignore[method-assign]
+        return tv.get_model(name, **kwargs)

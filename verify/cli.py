@@ -295,15 +295,17 @@ def check_cmd(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.5, help="Seconds one answer may take before it is undecided.")
     ] = 20.0,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Answers graded at once.")] = 2,
 ) -> None:
     """Grade a person's answers against the verified bank: a verdict, the answer as read, the method and evidence for
     each. Exit 0 when every graded answer is correct, 1 otherwise, 2 for a file that cannot be read."""
-    from verify.answers.grade import grade_answers, read_answers, summary, warm_up
+    from verify.answers.grade import check_ids, grade_answers, read_answers, summary, warm_up
 
     b = _bank(bank)
     items = read_answers(answers)
+    check_ids(b, items)
     warm_up()
-    verdicts = grade_answers(b, items, timeout)
+    verdicts = grade_answers(b, items, timeout, jobs)
     if report is not None:
         from verify.answers.report import check_markdown
         from verify.report.markdown import write_atomic
@@ -355,17 +357,15 @@ def _print_verdicts(verdicts: list[Any], s: dict[str, int]) -> None:
 def grade_cmd(
     folder: Annotated[Path, typer.Argument(help="A folder of TOML answer files, one per person.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for grades.csv and summary.md.")] = Path("grades"),
-    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Answer files graded at once.")] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Grading workers (answers graded at once).")] = 2,
     bank: BankOpt = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.5, help="Seconds one answer may take.")] = 20.0,
 ) -> None:
     """Grade a class: every answer file in a folder, in parallel; writes a CSV (a row per file, a column per part) and
     a markdown summary with the most common wrong answers and their diagnosis."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from verify.answers.grade import grade_answers, read_answers, warm_up
+    from verify.answers.grade import check_ids, grade_answers, read_answers, warm_up
     from verify.answers.report import class_csv, class_markdown
     from verify.report.markdown import write_atomic
 
@@ -378,13 +378,18 @@ def grade_cmd(
     warm_up()
     results: dict[str, Any] = {}
     errors: dict[str, str] = {}
-
-    def one(path: Path) -> None:
+    owners: list[str] = []
+    items: list[Any] = []
+    for path in files:
         try:
-            results[path.name] = grade_answers(b, read_answers(path), timeout)
+            got = read_answers(path)
+            check_ids(b, got)  # an id that cannot name an instance (ID@seed=N) sets the file aside, with the reason
         except VerifyError as exc:
             errors[path.name] = str(exc)
-
+            continue
+        results[path.name] = []
+        owners += [path.name] * len(got)
+        items += got
     with Progress(
         TextColumn("[bold]grading"),
         BarColumn(),
@@ -393,16 +398,57 @@ def grade_cmd(
         console=_console(stderr=True),
         transient=True,
     ) as progress:
-        task = progress.add_task("", total=len(files))
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for _ in pool.map(one, files):
-                progress.advance(task)
+        task = progress.add_task("", total=len(items))
+        verdicts = grade_answers(b, items, timeout, jobs, lambda n: progress.update(task, completed=n))
+    for name, verdict in zip(owners, verdicts, strict=True):
+        results[name].append(verdict)
     write_atomic(out / "grades.csv", class_csv(results))
     write_atomic(out / "summary.md", class_markdown(results, errors))
     n = sum(len(v) for v in results.values())
     _console().print(
         f"{len(results)} files, {n} answers graded; {len(errors)} unreadable · {out / 'grades.csv'}, {out / 'summary.md'}"
     )
+
+
+@app.command("variant")
+def variant_cmd(
+    problem_id: Annotated[
+        str | None, typer.Argument(metavar="ID", help="A parametrized problem id, e.g. cpen455-hw2/2.2.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, max=10**12 - 1, help="The instance's seed.")] = None,
+    count: Annotated[int, typer.Option("--count", min=1, max=500, help="Instances, from --seed on.")] = 1,
+    out: Annotated[Path, typer.Option("--out", help="Folder for one sub-folder per instance.")] = Path("variants"),
+    list_ids: Annotated[bool, typer.Option("--list", help="List the parametrized problems and exit.")] = False,
+    bank: BankOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """New instances of a parametrized question: per instance a folder with the statement (drawn numbers), the answer
+    key derived and passed through the question's own checks, and an empty answer file. An instance whose checks do
+    not all pass is never written; the next seed is drawn instead and the refusal reported."""
+    from verify import variants
+
+    b = _bank(bank)
+    if list_ids:
+        for pid in variants.parametrized_ids(b):
+            print(pid)
+        return
+    if problem_id is None or seed is None:
+        raise VerifyError("give a problem id and --seed N (or --list)")
+    result = variants.emit(b, problem_id, seed, count)
+    folders = [variants.write_instance(item, out) for item in result.emitted]
+    if as_json:
+        doc = {
+            "instances": [
+                {**variants.instance_json(i), "folder": str(f)} for i, f in zip(result.emitted, folders, strict=True)
+            ],
+            "refused": [{"seed": s, "why": why} for s, why in result.refused],
+        }
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    for s, why in result.refused:
+        print(f"seed {s} refused (its checks did not all pass: {why}); the next seed was drawn")
+    for item, folder in zip(result.emitted, folders, strict=True):
+        print(f"{item.problem.id}: {item.output.counts()['pass']} checks passed → {folder}")
 
 
 class Unit(StrEnum):
@@ -427,33 +473,51 @@ def parse_shape(text: str) -> tuple[int, ...]:
 @app.command("count")
 def count_cmd(
     model: Annotated[str, typer.Argument(help="path/to/file.py:factory, or a named model (see --list-models).")] = "",
-    input_shape: Annotated[str, typer.Option("--input", help="Input shape, e.g. 1,3,224,224.")] = "",
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option("--input", help="Input shape, e.g. 1,3,224,224 or 1,4,128; repeat for several inputs."),
+    ] = None,
+    input_dtype: Annotated[
+        list[str] | None,
+        typer.Option("--input-dtype", help="float32 (default), long for token indices, ...; one, or one per --input."),
+    ] = None,
     unit: Annotated[
         Unit, typer.Option("--convention", help="macs, flops (2·MACs) or exact (k mults + k−1 adds).")
     ] = Unit.macs,
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Count one add per output for a bias.")] = False,
     batchnorm: Annotated[
-        bool, typer.Option("--count-bn", help="Count BatchNorm (2 per element) instead of folding it.")
+        bool, typer.Option("--count-bn", help="Count normalization layers instead of folding them.")
     ] = False,
     elementwise: Annotated[
-        bool, typer.Option("--count-elementwise", help="Count pooling, activations, upsampling.")
+        bool,
+        typer.Option("--count-elementwise", help="Count element-wise work: activations, pooling, softmax, upsampling."),
     ] = False,
     training: Annotated[
         bool,
         typer.Option(
             "--training",
-            help="Also count the backward pass of conv/linear layers: input and weight gradients (grouped divided once; "
-            "no input gradient for the first layer), bias-gradient sums with --bias. macs or flops only.",
+            help="Also count the backward pass of convolutions, matrix products and attention: operand gradients "
+            "(grouped divided once; no input gradient for the first layer), bias-gradient sums with --bias. "
+            "macs or flops only.",
         ),
     ] = False,
+    train_mode: Annotated[
+        bool, typer.Option("--train-mode", help="Run the model in train mode (default: eval mode).")
+    ] = False,
     rf: Annotated[
-        bool, typer.Option("--rf/--no-rf", help="Measure receptive fields by gradient support (CPU).")
+        bool, typer.Option("--rf/--no-rf", help="Receptive fields by index propagation through the operators.")
     ] = True,
+    confirm_rf: Annotated[
+        bool,
+        typer.Option("--confirm-rf", help="Also measure the gradient support of sampled real units and compare."),
+    ] = False,
     list_models: Annotated[bool, typer.Option("--list-models", help="List the named models and exit.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Count any network: per-layer output shape, parameters, MACs/FLOPs under a named convention, outputs, and
     receptive fields (min, max and stride over output positions)."""
+    import contextlib
+
     from verify.count.models import load_model, named_models
 
     load_bank()  # the bank registers the networks its questions are about
@@ -465,167 +529,71 @@ def count_cmd(
         raise VerifyError("give a model: path/to/file.py:factory or a named model (--list-models)")
     if not input_shape:
         raise VerifyError("give --input, e.g. --input 1,3,224,224")
-    from verify.count.analyze import analyze
+    from verify.count.analyze import analyze, input_dtypes
     from verify.count.conventions import Convention
+    from verify.count.render import as_json as json_doc
+    from verify.count.render import print_table
 
-    shape = parse_shape(input_shape)
-    module, name = load_model(model)
+    shapes = [parse_shape(text) for text in input_shape]
+    if input_dtype:  # checked before the model is loaded; none given: the model's own precision
+        input_dtype = input_dtypes(
+            [k.strip() for text in input_dtype for k in text.split(",") if k.strip()], len(shapes)
+        )
     conv = Convention(unit.value, bias=bias, batchnorm=batchnorm, elementwise=elementwise)
-    result = analyze(module, shape, conv, name=name, training=training)
-    if rf:
-        _receptive_fields(module, shape, result)
-    flops = Convention("flops", bias=bias, batchnorm=batchnorm, elementwise=elementwise)
+    with contextlib.redirect_stdout(sys.stderr):  # whatever the model prints stays off stdout (and --json)
+        module, name = load_model(model)
+        result = analyze(module, shapes, conv, name=name, training=training, dtypes=input_dtype, train_mode=train_mode)
+        if rf or confirm_rf:
+            _receptive_fields(module, shapes, result, confirm_rf, input_dtype, train_mode)
     if as_json:
-        doc = {
-            "model": name,
-            "input": list(shape),
-            "convention": conv.describe(),
-            "layers": [
-                {
-                    "name": x.name,
-                    "type": x.type,
-                    "output_shape": list(x.output_shape),
-                    "params": x.params,
-                    "macs": int(x.work.macs),
-                    "flops": int(flops.total(x.work)),
-                    "count": int(x.count),
-                    **({"backward": int(x.backward_count)} if training else {}),
-                    "outputs": x.outputs,
-                    "receptive_field": x.receptive_field,
-                }
-                for x in result.layers
-            ],
-            "total": {
-                "params": result.params,
-                "trainable": result.trainable,
-                "macs": int(result.total_work().macs),
-                "flops": int(flops.total(result.total_work())),
-                "count": result.total(),
-                "backward": result.backward_total() if training else None,
-                "training_step": result.total() + result.backward_total() if training else None,
-                "output_shape": list(result.output_shape),
-                "outputs": result.total("outputs"),
-                "connections": int(result.total_work().macs),
-                "receptive_field": result.receptive_field,
-            },
-        }
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(json_doc(result, training), indent=2))
         return
-    _print_count(result, training)
+    print_table(result, training, _console())
 
 
-def _receptive_fields(module: Any, shape: tuple[int, ...], result: Any) -> None:
-    """Measure every layer's receptive field (containers too: a residual block's output sees the union of its
-    branches) and the model output's, by gradient support, from one forward pass."""
-    from verify.count.receptive import measure_layers
+def _receptive_fields(
+    module: Any,
+    shapes: Any,
+    result: Any,
+    confirm: bool = False,
+    dtypes: Any = None,
+    train_mode: bool = False,
+) -> None:
+    """Every layer's receptive field (containers too: a residual block's output sees the union of its branches) and
+    the model outputs', by index propagation through the traced operators; ``confirm``: also the gradient support of
+    sampled real units, compared (printed to stderr)."""
+    from verify.count.receptive import field_json, fields_of
+    from verify.count.support import confirm_fields, example_inputs
 
-    if len(shape) != 4:
-        return
-    names = [x.name for x in result.layers if len(x.output_shape) >= 2]
-    fields = measure_layers(module, shape, [*names, ""] if len(result.output_shape) >= 2 else names)
-
-    def as_json(name: str) -> dict[str, Any]:
-        rh, rw, _ = fields[name]
-        if rh.max is None or rw.max is None:
-            return {"whole_input": True}
-        return {
-            "size": [rh.max, rw.max],
-            "min": [rh.min, rw.min],
-            "max": [rh.max, rw.max],
-            "stride": None if rh.stride is None or rw.stride is None else [str(rh.stride), str(rw.stride)],
-            "lower_bound": rh.lower_bound or rw.lower_bound,
-        }
-
+    if getattr(result, "inputs", None):  # the inputs the counts ran on (shapes and dtypes)
+        shapes, dtypes = [s for s, _ in result.inputs], [d for _, d in result.inputs]
+    inputs = example_inputs(shapes, dtypes)
+    modes = [(m, m.training) for m in module.modules()]
+    module.train(train_mode)  # the network the counts saw (eval unless --train-mode)
+    try:
+        g = fields_of(module, inputs)
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    layers = g.layers()
     for layer in result.layers:
-        if layer.name in fields:
-            layer.receptive_field = as_json(layer.name)
-    if "" in fields:
-        result.receptive_field = as_json("")
-
-
-def _print_count(result: Any, training: bool) -> None:
-    from rich.table import Table
-
-    from verify.count.conventions import Convention
-
-    caption = result.convention.describe() + (
-        "; backward: input and weight gradients of conv/linear layers, element-wise backward not counted"
-        if training
-        else ""
-    )
-    table = Table(title=f"{result.model} on {tuple(result.input_shape)}", caption=caption)
-    unit = result.convention.unit
-    backward = f"backward {unit}"
-    cols = (
-        "layer",
-        "type",
-        "output shape",
-        "params",
-        unit,
-        *((backward,) if training else ()),
-        "outputs",
-        "receptive field",
-    )
-    for col in cols:
-        table.add_column(col, justify="right" if col in ("params", "outputs", unit, backward) else "left")
-    for x in result.layers:
-        style = "" if x.leaf else "dim"
-        table.add_row(
-            "  " * (x.depth - 1) + x.name,
-            x.type,
-            "×".join(map(str, x.output_shape)),
-            f"{x.params:,}",
-            f"{int(x.count):,}",
-            *((f"{int(x.backward_count):,}",) if training else ()),
-            f"{x.outputs:,}",
-            _rf_text(x.receptive_field),
-            style=style,
+        outs = layers.get(layer.name)
+        if outs and outs[0][1] is not None:
+            layer.receptive_field = field_json(outs[0][1])
+    outputs = [(path, field_json(f)) for path, f in g.outputs() if f is not None]
+    if len(outputs) == 1:
+        result.receptive_field = outputs[0][1]
+    elif outputs:
+        result.receptive_field = {"outputs": dict(outputs)}
+    if g.approximated:
+        print(
+            "verify: receptive fields: taken as seeing every position of their inputs (no exact index map): "
+            + ", ".join(f"{k} ({v}×)" for k, v in sorted(g.approximated.items())),
+            file=sys.stderr,
         )
-    con = _console()
-    con.print(table)
-    fields = [
-        x.receptive_field for x in result.layers if x.receptive_field and not x.receptive_field.get("whole_input")
-    ]
-    if any(rf["lower_bound"] for rf in fields):
-        con.print(
-            "[yellow]≥: every sampled unit of that layer reached the input's border, so its receptive field is at "
-            "least this; give a larger --input for the exact value[/]"
-        )
-    if any(rf["stride"] is None and not rf["lower_bound"] for rf in fields):
-        con.print(
-            "[yellow]a receptive field without /stride: some sampled units reached the input's border, so sizes come "
-            "from the others and the stride is not given; a larger --input gives it[/]"
-        )
-    total = result.total()
-    flops = Convention("flops", result.convention.bias, result.convention.batchnorm, result.convention.elementwise)
-    work = result.total_work()
-    con.print(
-        f"output {tuple(result.output_shape)} · params {result.params:,} (trainable {result.trainable:,}, "
-        f"frozen {result.params - result.trainable:,}) · {unit} {total:,}"
-        + (f" · flops {int(flops.total(work)):,}" if unit != "flops" else "")
-        + (
-            f" · backward {result.backward_total():,} · training step {total + result.backward_total():,}"
-            if training
-            else ""
-        )
-        + f" · outputs {result.total('outputs'):,} · connections {int(work.macs):,}"
-        + (f" · receptive field of the output {_rf_text(result.receptive_field)}" if result.receptive_field else "")
-    )
-
-
-def _rf_text(rf: dict[str, Any] | None) -> str:
-    """A receptive field as the table shows it: h×w (a range where positions differ), /stride, ≥ for lower bounds."""
-    if not rf:
-        return ""
-    if rf.get("whole_input"):
-        return "whole input"
-    lo, hi = rf["min"], rf["max"]
-    if rf["lower_bound"]:
-        return f"≥ {hi[0]}×{hi[1]}"
-    text = f"{hi[0]}×{hi[1]}" if lo == hi else f"{lo[0]}×{lo[1]} – {hi[0]}×{hi[1]}"
-    if rf["stride"]:
-        text += f" /{rf['stride'][0]}" + ("" if rf["stride"][0] == rf["stride"][1] else f",{rf['stride'][1]}")
-    return text
+    if confirm:
+        for line in confirm_fields(module, inputs, g):
+            print(line, file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,7 +179,14 @@ def output_padding_part(key: str, names: Mapping[str, str], note: str = "", swee
         ),
         symbols=tuple(names.values()),
         note=note or "Valid range: 0 ≤ P' < S (torch accepts output_padding < max(stride, dilation)).",
+        names=lambda: _output_size_name(names),
     )
+
+
+def _output_size_name(names: Mapping[str, str]) -> dict[str, Any]:
+    """H' (the convolution's output size, as the question defines it) for answers written with it."""
+    s = _symbols(names)
+    return {names["H"] + "'": conv.conv_out(s["H"], s["K"], s["S"], s["P"], s.get("D", 1))}
 
 
 # ---- networks given as a list of layers -------------------------------------------------------------------------

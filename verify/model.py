@@ -9,7 +9,7 @@ one, and answer grading hands it a person's answer) by one independent route, an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -132,6 +132,27 @@ class Part:
     # A real model and input shape whose operation count the part asks for: answer checking uses it to name the
     # convention or slip that a wrong count matches (verify.count.diagnose).
     network: Callable[[], tuple[Any, tuple[int, ...]]] | None = None
+    # The sympy object of each name the part's answers may use, where the reference alone does not say it: shapes
+    # (a vector a ∈ ℝⁿ) and names the statement defines (a = X w₀ − t), so an answer may use either form.
+    names: Callable[[], dict[str, Any]] | None = None
+    # Intervals the statement gives for symbols, e.g. (("beta", "[0, 1)"), ("eta", "(0, oo)")): comparisons and
+    # counterexamples stay inside them.
+    domain: tuple[tuple[str, str], ...] = ()
+    # Where the question asks for the answer "in terms of" some names: an answer equal in value but written without
+    # any of them is undecided (right value, not the form asked).
+    form: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """The data of a problem built from parameters (verify.variants): this instance's values, the space they are
+    drawn from and the constructor that builds the problem from any point of it."""
+
+    name: str  # the space's name; problems sharing a space (questions about one network) draw the same instance
+    values: Mapping[str, Any]
+    space: Callable[[Any], dict[str, Any]]  # draws a parameter dict from a drawer (verify.variants.Drawer)
+    build: Callable[[Mapping[str, Any]], Problem]
+    seed: int | None = None  # None for the bank's own instance
 
 
 @dataclass(frozen=True)
@@ -143,6 +164,7 @@ class Problem:
     topics: tuple[str, ...]
     parts: tuple[Part, ...]
     origin: str = field(default="", compare=False)  # the file that defined it (set by the registry)
+    params: Parameters | None = field(default=None, compare=False)  # set for a problem whose data are parameters
 
     def part(self, key: str) -> Part:
         for p in self.parts:

@@ -36,12 +36,28 @@ class Bank:
         return [p.id for p in self.problems]
 
     def get(self, problem_id: str) -> Problem:
+        from verify.variants import instance, split_id
+
+        base, seed = split_id(problem_id)
+        if seed is not None:  # a variant, ID@seed=N: drawn and built by its problem's constructor
+            return instance(self.get(base), seed)
         for p in self.problems:
             if p.id == problem_id:
                 return p
         close = [i for i in self.ids() if problem_id.split("/")[-1] in i][:3]
         hint = f" (did you mean {', '.join(close)}?)" if close else " (see `verify list`)"
         raise VerifyError(f"no problem '{problem_id}' in the bank{hint}")
+
+    def find(self, problem_id: str) -> Problem | None:
+        """Like :meth:`get`, but None for an id that names no problem of the bank (``no/such``, ``no/such@seed=3``).
+        A variant id that cannot name an instance raises VerifyError with the reason: malformed (not ID@seed=N), a
+        seed out of range, a problem without parameters, an instance its constructor cannot build."""
+        from verify.variants import split_id
+
+        base, _ = split_id(problem_id)
+        if base not in self.ids():
+            return None
+        return self.get(problem_id)
 
     def select(self, ids: Sequence[str] = (), topic: str | None = None) -> list[Problem]:
         chosen = [self.get(i) for i in ids] if ids else list(self.problems)

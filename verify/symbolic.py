@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sympy
+from sympy.printing.latex import LatexPrinter
 
 from verify.checks import as_sympy
 
@@ -104,7 +105,16 @@ def latex(value: Any) -> str:
         return str(value.latex())
     if isinstance(value, str):
         return _text(value)
-    return sympy.latex(value)
+    return _Printer().doprint(value)
+
+
+class _Printer(LatexPrinter):  # type: ignore[misc]
+    """sympy's LaTeX, but a column of ones prints as 1 with its size (sympy prints a bare 1, read back as a scalar)."""
+
+    def _print_OneMatrix(self, expr: Any) -> str:
+        rows, cols = expr.shape
+        size = self._print(rows) if cols == 1 else f"{self._print(rows)} \\times {self._print(cols)}"
+        return rf"\mathbf{{1}}_{{{size}}}"
 
 
 def _text(name: str) -> str:

@@ -14,15 +14,15 @@ class Trace:
     restarts: int
 
 
-def two_layer(width: int, activation: str, n_in: int = 2) -> Any:
-    """Linear → activation → Linear, float64. ``activation`` is 'relu' or 'square' (σ(x) = x²)."""
+def two_layer(width: int, activation: Any, n_in: int = 2) -> Any:
+    """Linear → activation → Linear, float64. ``activation`` is 'relu', 'square' (σ(x) = x²) or a module factory."""
     import torch.nn as nn
 
     class Square(nn.Module):
         def forward(self, x: Any) -> Any:
             return x * x
 
-    act = {"relu": nn.ReLU, "square": Square}[activation]()
+    act = activation() if callable(activation) else {"relu": nn.ReLU, "square": Square}[activation]()
     return nn.Sequential(nn.Linear(n_in, width), act, nn.Linear(width, 1)).double()
 
 

@@ -14,14 +14,14 @@ def _expr_diagnosis(claim: Any, ref: Any) -> str:
     from verify.symbolic import equal
 
     try:
-        ratio = sympy.simplify(claim / ref)
-        if ratio != 1 and (
-            ratio.is_number or (len(ratio.free_symbols) <= 2 and (ratio.is_Pow or ratio.is_Mul or ratio.is_Symbol))
-        ):
-            return f"off by a factor of {ratio}"
-        diff = sympy.simplify(claim - ref)
-        if diff.is_number:
-            return f"off by {diff}"
+        ratio = sympy.factor(sympy.simplify(claim / ref))
+        simple = ratio.is_number or (len(ratio.free_symbols) <= 2 and (ratio.is_Pow or ratio.is_Mul or ratio.is_Symbol))
+        if ratio != 1 and simple and (not ratio.is_number or ratio.is_real):
+            return f"off by a factor of {sympy.sstr(ratio)}"
+        diff = sympy.factor(sympy.simplify(claim - ref))
+        if diff.is_number and diff.is_real:
+            more = "more" if diff > 0 else "less"
+            return f"{sympy.sstr(abs(diff))} {more} than the answer"
         floors = list(ref.atoms(sympy.floor))
         if floors and equal(claim, ref.xreplace({f: f.args[0] for f in floors})).equal:
             return "the floor is missing"
@@ -34,13 +34,17 @@ def _expr_diagnosis(claim: Any, ref: Any) -> str:
     return ""
 
 
-def _number_diagnosis(claim: int, ref: int, part: Part) -> str:
+def _number_diagnosis(claim: int, ref: int, counting: bool) -> str:
+    """Slips in a whole number; the counting slips (FLOPs for MACs, a batch multiplied in, biases) only on parts that
+    count parameters or operations."""
     if ref and claim == 2 * ref:
-        return "twice the answer (FLOPs for MACs, or counted twice)"
+        return "twice the answer (FLOPs for MACs, or counted twice)" if counting else "twice the answer"
     if ref and claim * 2 == ref:
         return "half the answer (a factor 2 lost)"
     if claim - ref in (1, -1):
         return "off by one"
+    if not counting:
+        return ""
     if ref and claim % ref == 0:
         return f"{claim // ref} times the answer (a batch or a channel count multiplied in?)"
     if claim and ref % claim == 0:
@@ -63,15 +67,17 @@ def _count_diagnosis(part: Part, claim: int) -> str:
     return "the count under " + " · or under ".join(names)
 
 
-def diagnose(part: Part, claim: Any, reference: Any) -> str:
-    """A short note naming the slip, or an empty string when none of the known ones explains the answer."""
+def diagnose(part: Part, claim: Any, reference: Any, topics: tuple[str, ...] = ()) -> str:
+    """A short note naming the slip, or an empty string when none of the known ones explains the answer. ``topics``
+    (the problem's) keep the notes to the part's kind: counting slips only where parameters or operations are
+    counted."""
     try:
-        return _diagnose(part, claim, reference)
+        return _diagnose(part, claim, reference, topics)
     except Exception:
         return ""
 
 
-def _diagnose(part: Part, claim: Any, reference: Any) -> str:
+def _diagnose(part: Part, claim: Any, reference: Any, topics: tuple[str, ...]) -> str:
     import sympy
 
     if part.kind is Kind.INT and part.network is not None:
@@ -79,7 +85,8 @@ def _diagnose(part: Part, claim: Any, reference: Any) -> str:
         if conventions:
             return conventions
     if part.kind is Kind.INT:
-        return _number_diagnosis(int(claim), int(reference), part)
+        counting = part.network is not None or ("counting" in topics and "receptive-field" not in topics)
+        return _number_diagnosis(int(claim), int(reference), counting)
     matrices = any(isinstance(x, sympy.Basic) and x.atoms(sympy.MatrixSymbol) for x in (claim, reference))
     if part.kind is Kind.EXPR and not matrices and isinstance(claim, sympy.Expr) and isinstance(reference, sympy.Expr):
         return _expr_diagnosis(claim, reference)

@@ -21,6 +21,7 @@ inserts are never multiplied. Grouped and depthwise convolution divide by the gr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +86,11 @@ class Convention:
         if work is None or work.bias_outputs:
             parts.append("bias adds counted" if self.bias else "bias not counted")
         if work is None or work.batchnorm:
-            parts.append("BatchNorm counted (2 per element)" if self.batchnorm else "BatchNorm folded (0)")
+            parts.append(
+                "normalization counted (2 per element with running statistics)"
+                if self.batchnorm
+                else "normalization not counted (folded)"
+            )
         if work is None or work.elementwise:
             parts.append(
                 "pooling/activations/upsampling counted"
@@ -139,3 +144,47 @@ def backward_work(forward: Work, input_grad: bool, weight_grad: bool, bias_grad:
     """
     per = int(input_grad) + int(weight_grad)
     return Work(macs=forward.macs * per, bias_outputs=forward.bias_outputs if bias_grad else 0)
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    return math.prod(shape) if shape else 0
+
+
+def layer_work(module: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> Work:
+    """The work of one leaf module (Conv2d, ConvTranspose2d, Linear, BatchNorm, 2-d pooling, Upsample, activations)
+    from its input and output shapes: the per-module route, kept independent of the operator-level count
+    (:mod:`verify.count.ops`) so that each checks the other; zero for module types it does not know."""
+    import torch.nn as nn
+
+    outs = _numel(out_shape)
+    if isinstance(module, nn.Conv2d):
+        n = math.prod(out_shape[:-3]) if len(out_shape) > 3 else 1
+        kh, kw = module.kernel_size
+        w = conv2d_work(n, module.in_channels, module.out_channels, out_shape[-2], out_shape[-1], kh, kw, module.groups)
+        return w if module.bias is not None else Work(w.macs, w.dots, 0)
+    if isinstance(module, nn.ConvTranspose2d):
+        n = math.prod(in_shape[:-3]) if len(in_shape) > 3 else 1
+        kh, kw = module.kernel_size
+        w = conv_transpose2d_work(
+            n, module.in_channels, module.out_channels, in_shape[-2], in_shape[-1], kh, kw, module.groups, outs
+        )
+        return w if module.bias is not None else Work(w.macs, w.dots, 0)
+    if isinstance(module, nn.Linear):
+        rows = _numel(out_shape) // module.out_features
+        w = linear_work(rows, module.in_features, module.out_features)
+        return w if module.bias is not None else Work(w.macs, w.dots, 0)
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+        return Work(batchnorm=2 * outs)
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        k = module.kernel_size if isinstance(module.kernel_size, tuple) else (module.kernel_size,) * 2
+        window = k[0] * k[1]
+        return pool2d_work(outs, window, "max" if isinstance(module, nn.MaxPool2d) else "avg")
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        window = _numel(in_shape) // max(outs, 1)
+        return pool2d_work(outs, window, "max" if isinstance(module, nn.AdaptiveMaxPool2d) else "avg")
+    if isinstance(module, nn.Upsample):
+        per = 0 if module.mode == "nearest" else 7  # bilinear: 4 multiplies and 3 additions per output
+        return Work(elementwise=outs * per)
+    if isinstance(module, (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.ELU)):
+        return Work(elementwise=outs)
+    return Work()

@@ -104,6 +104,10 @@ def named_models() -> dict[str, tuple[Callable[[], Any], str]]:
     return {**BUILTIN, **_REGISTERED}
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:300]
+
+
 def load_model(spec: str) -> tuple[Any, str]:
     """A model from a bank name or from ``path/to/file.py:factory`` (a function returning an nn.Module)."""
     import torch.nn as nn
@@ -123,15 +127,19 @@ def load_model(spec: str) -> tuple[Any, str]:
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
+    except SystemExit as exc:
+        raise VerifyError(f"cannot load {path}: it called sys.exit({exc.code})") from None
     except Exception as exc:  # the user's file: one clear line
-        raise VerifyError(f"cannot load {path}: {type(exc).__name__}: {exc}") from exc
+        raise VerifyError(f"cannot load {path}: {type(exc).__name__}: {_first_line(exc)}") from exc
     fn = getattr(module, factory, None)
     if not callable(fn):
         raise VerifyError(f"{path} has no function '{factory}'")
     try:
         model = fn()
+    except SystemExit as exc:
+        raise VerifyError(f"{spec}() called sys.exit({exc.code})") from None
     except Exception as exc:
-        raise VerifyError(f"{spec}() failed: {type(exc).__name__}: {exc}") from exc
+        raise VerifyError(f"{spec}() failed: {type(exc).__name__}: {_first_line(exc)}") from exc
     if not isinstance(model, nn.Module):
         raise VerifyError(f"{spec}() returned {type(model).__name__}, not an nn.Module")
     return model, spec

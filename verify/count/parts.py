@@ -154,33 +154,20 @@ def network_param_parts(
 
         return check
 
-    parts = [
+    wanted: list[tuple[str, Any]] = [*keys.items(), *([(total_key, None)] if total_key else [])]
+    return tuple(
         Part(
             key,
             Kind.INT,
             derive_for(layer),
             (
                 checks.symbolic("index-range count", symbolic_for(layer)),
-                checks.torch_check("numel of the real layers", torch_for(layer)),
+                checks.torch_check(f"numel of the real {'model' if layer is None else 'layers'}", torch_for(layer)),
             ),
             note=note,
         )
-        for key, layer in keys.items()
-    ]
-    if total_key:
-        parts.append(
-            Part(
-                total_key,
-                Kind.INT,
-                derive_for(None),
-                (
-                    checks.symbolic("index-range count", symbolic_for(None)),
-                    checks.torch_check("numel of the real model", torch_for(None)),
-                ),
-                note=note,
-            )
-        )
-    return tuple(parts)
+        for key, layer in wanted
+    )
 
 
 def with_bias(layers: Sequence[Layer]) -> tuple[Layer, ...]:
