@@ -13,17 +13,17 @@ from verify.count.conventions import Convention, Work
     [
         (
             Convention("macs"),
-            "multiply-accumulates (MACs); bias not counted; BatchNorm folded (0); "
+            "multiply-accumulates (MACs); bias not counted; normalization not counted (folded); "
             "pooling/activations/upsampling not counted",
         ),
         (
             Convention("flops", bias=True, batchnorm=True, elementwise=True),
-            "FLOPs = 2·MACs; bias adds counted; BatchNorm counted (2 per element); "
+            "FLOPs = 2·MACs; bias adds counted; normalization counted (2 per element with running statistics); "
             "pooling/activations/upsampling counted",
         ),
         (
             Convention("exact"),
-            "exact operations: k multiplies and k−1 additions per dot product; bias not counted; BatchNorm folded (0); "
+            "exact operations: k multiplies and k−1 additions per dot product; bias not counted; normalization not counted (folded); "
             "pooling/activations/upsampling not counted",
         ),
     ],
@@ -36,7 +36,7 @@ def test_only_the_choices_that_change_a_count_are_named():
     conv = Convention("flops", bias=True)
     assert conv.describe(Work(macs=10, dots=5)) == "FLOPs = 2·MACs"
     assert conv.describe(Work(macs=10, dots=5, bias_outputs=5)) == "FLOPs = 2·MACs; bias adds counted"
-    assert conv.describe(Work(batchnorm=4)) == "FLOPs = 2·MACs; BatchNorm folded (0)"
+    assert conv.describe(Work(batchnorm=4)) == "FLOPs = 2·MACs; normalization not counted (folded)"
     assert conv.describe(Work(elementwise=3)) == "FLOPs = 2·MACs; pooling/activations/upsampling not counted"
 
 

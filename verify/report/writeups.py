@@ -44,6 +44,9 @@ def find(where: Path | None = None) -> list[WriteUp]:
 class _Bank:
     problems: Sequence[Problem]
 
+    def find(self, problem_id: str) -> Problem | None:
+        return next((p for p in self.problems if p.id == problem_id), None)
+
 
 def grade(problems: Sequence[Problem], where: Path | None = None) -> list[tuple[WriteUp, list[Any]]]:
     """Each write-up's verdicts, for the answers whose problem is among ``problems`` (write-ups with none left out)."""
