@@ -106,6 +106,18 @@ def connectivity(step: AxisStep, n_in: int) -> Any:
     raise ValueError(step.kind)
 
 
+def axis_length(steps: Sequence[AxisStep], at_least: int) -> int:
+    """An axis long enough that the middle half of every layer's units stays off its borders: four times a crude
+    upper bound on any field (kernel extents times the product of every stride so far), and at least ``at_least``."""
+    bound, jump = 1, 1
+    for step in steps:
+        if step.kind == "full":
+            break
+        bound += (step.d * (step.k - 1) + 1 + step.p) * jump
+        jump *= step.s
+    return max(at_least, 4 * (bound + jump) + 16)
+
+
 @dataclass(frozen=True)
 class AxisField:
     min: int
@@ -125,6 +137,7 @@ def axis_fields(steps: Sequence[AxisStep], n: int) -> list[AxisField]:
     reach = np.eye(n, dtype=np.int64)
     out: list[AxisField] = []
     whole = False
+    ends_whole = any(step.kind == "full" for step in steps)  # only the fully connected unit's field is wanted
     for step in steps:
         m = connectivity(step, reach.shape[0])
         reach = (m.astype(np.int64) @ reach > 0).astype(np.int64)
@@ -135,7 +148,7 @@ def axis_fields(steps: Sequence[AxisStep], n: int) -> list[AxisField]:
             cols = np.flatnonzero(reach[o])
             if not len(cols):
                 continue
-            if not whole and (cols[0] == 0 or cols[-1] == n - 1):
+            if not whole and not ends_whole and (cols[0] == 0 or cols[-1] == n - 1):
                 raise ValueError(f"an axis of {n} is too short: a measured unit reaches the border")
             sizes.append(int(cols[-1] - cols[0] + 1))
         if not sizes:

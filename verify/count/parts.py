@@ -249,9 +249,15 @@ def rf_parts(
 
             steps = routes.axis_steps(layers)
             step_names = [n for n, _ in steps]
-            fields = routes.axis_fields([s for _, s in steps], side)
-            f = dict(zip(step_names, fields, strict=True))[key]
-            how = f"connectivity matrices of every layer along a {side}-pixel axis, multiplied: " + (
+            upto = [s for _, s in steps[: step_names.index(key) + 1]]
+            # a fully connected unit is measured on the real input; any other on an axis its field cannot fill
+            n = (
+                side
+                if upto[-1].kind == "full" or any(s.kind == "full" for s in upto)
+                else routes.axis_length(upto, side)
+            )
+            f = routes.axis_fields(upto, n)[-1]
+            how = f"connectivity matrices of every layer along a {n}-pixel axis, multiplied: " + (
                 f"the fully connected unit reads {f.max} contiguous pixels"
                 if f.whole
                 else f"{f.units} central units read {f.min}–{f.max} pixels"
@@ -265,7 +271,10 @@ def rf_parts(
             from verify import routes
 
             full = any(x.kind == "linear" for x in layers[: [x.name for x in layers].index(key) + 1])
-            n = side if full else small_side  # a fully connected unit is measured on the real input
+            steps = routes.axis_steps(layers)
+            upto = [s for _, s in steps[: [name for name, _ in steps].index(key) + 1]]
+            # a fully connected unit is measured on the real input; any other on an input its field cannot fill
+            n = side if full else routes.axis_length(upto, small_side)
             thin = tuple(replace(x, out=2) if x.kind in ("conv", "dwconv", "tconv") else x for x in layers)
             model = build_model(thin, 2, device="cpu")
             import torch
