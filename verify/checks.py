@@ -26,8 +26,8 @@ def symbolic(name: str, fn: CheckFn) -> Check:
     return Check(name=name, method=Method.SYMBOLIC, fn=fn)
 
 
-def torch_check(name: str, fn: CheckFn, uses_device: bool = False) -> Check:
-    return Check(name=name, method=Method.TORCH, fn=fn, uses_device=uses_device)
+def torch_check(name: str, fn: CheckFn, uses_device: bool = False, threads: int = 1) -> Check:
+    return Check(name=name, method=Method.TORCH, fn=fn, uses_device=uses_device, threads=threads)
 
 
 def fmt(value: Any) -> str:
@@ -51,6 +51,7 @@ def exact(claim: Any, truth: Any, how: str, what: str = "") -> Outcome:
         ok=ok,
         compared=f"claim vs {what or how}",
         evidence=f"{how} gives {fmt(truth)} {rel} claim {fmt(claim)}",
+        value=numbers(truth),
     )
 
 
@@ -63,7 +64,9 @@ def under_conventions(conventions: Sequence[str], check_for: Callable[[str], Che
         for c in conventions:
             o = check_for(c)(claim, ctx)
             if o.ok:
-                return Outcome(True, o.compared, f"under '{c}': {o.evidence}", o.max_error, o.tolerance, o.figures)
+                return Outcome(
+                    True, o.compared, f"under '{c}': {o.evidence}", o.max_error, o.tolerance, o.figures, o.value
+                )
             failed.append(f"under '{c}': {o.evidence}")
         return Outcome(False, f"claim vs each of {len(conventions)} conventions", "; ".join(failed))
 
@@ -100,6 +103,19 @@ def _normal(v: Any) -> Any:
     return v
 
 
+def numbers(value: Any) -> tuple[float, ...] | None:
+    """A value's numbers, flattened (tensors, arrays, nested lists, ints, floats), or None when it has none."""
+    import numpy as np
+
+    if isinstance(value, (str, bytes, set, frozenset, dict)) or value is None:
+        return None
+    try:
+        array = np.asarray(_to_numpy(value), dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return tuple(float(v) for v in array.ravel()) if array.size else None
+
+
 def close(claim: Any, truth: Any, tol: float, how: str) -> Outcome:
     """Element-wise comparison of arrays (nested lists, numpy or torch) with an absolute tolerance."""
     import numpy as np
@@ -121,6 +137,7 @@ def close(claim: Any, truth: Any, tol: float, how: str) -> Outcome:
         evidence=f"{how} gives {fmt(b.round(12).tolist())}; largest difference {err:.1e} (tolerance {tol:.0e})",
         max_error=err,
         tolerance=tol,
+        value=tuple(float(v) for v in b.ravel()),
     )
 
 
@@ -213,6 +230,7 @@ __all__ = [
     "decision",
     "exact",
     "fmt",
+    "numbers",
     "random_configs",
     "sweep",
     "symbolic",

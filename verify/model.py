@@ -102,6 +102,7 @@ class Outcome:
     max_error: float | None = None
     tolerance: float | None = None
     figures: tuple[Figure, ...] = ()
+    value: tuple[float, ...] | None = None  # the numbers the independent computation produced, where it has any
 
 
 class Skip(Exception):
@@ -119,6 +120,9 @@ class Check:
     method: Method
     fn: CheckFn
     uses_device: bool = False  # torch work that follows --device (meta-tensor and sympy checks do not)
+    # torch's intra-op threads while this check runs: 1 for the bank's small tensors (a loaded machine then costs wall
+    # time, not spinning CPU); 0 for torch's default, for the rare check whose tensors are large enough to gain.
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,7 @@ class Result:
     seconds: float
     figures: tuple[Figure, ...] = ()
     convention: str = ""  # set when the claim checked is a value accepted under another convention
+    value: tuple[float, ...] | None = None  # Outcome.value: compared across devices by the parity table
 
     @property
     def label(self) -> str:

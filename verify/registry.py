@@ -110,6 +110,13 @@ def _load_file(path: Path) -> ModuleType:
     return module
 
 
+def builtin_folder() -> Path:
+    """The folder of the built-in bank (the ``problems`` package)."""
+    import problems
+
+    return Path(next(iter(problems.__path__))).resolve()
+
+
 def _builtin_modules() -> Iterable[tuple[ModuleType, str]]:
     import problems
 

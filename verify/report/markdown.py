@@ -224,7 +224,41 @@ def render(
                 lines += [title, ""]
                 lines += _checks_table(results, figure_link)
                 lines.append("")
+    lines += parity_table(out.parity)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def parity_table(pairs: Sequence[tuple[Result, Result]]) -> list[str]:
+    """The checks that follow --device, run on two devices: what each computed and their largest difference."""
+    if not pairs:
+        return []
+    first, second = pairs[0][0].device, pairs[0][1].device
+    lines = [
+        "---",
+        "",
+        "## Device parity",
+        "",
+        f"The checks whose torch work follows `--device`, run on {first} and again on {second} (float64, the same seed "
+        "and tolerances): the values each computed and the largest difference between them.",
+        "",
+        f"| problem | part | check | {first} | {second} | largest difference |",
+        "|---|---|---|---|---|---:|",
+    ]
+
+    def shown(r: Result) -> str:
+        if r.status is Status.SKIP or r.value is None:
+            return f"{ICON[r.status]}: {cell(r.evidence)[:80]}" if r.status is not Status.PASS else ICON[r.status]
+        head = ", ".join(f"{v:.6g}" for v in r.value[:4])
+        more = f", … ({len(r.value)} values)" if len(r.value) > 4 else ""
+        return f"{ICON[r.status]}: {head}{more}"
+
+    for a, b in pairs:
+        if a.value is not None and b.value is not None and len(a.value) == len(b.value):
+            diff = f"{max((abs(x - y) for x, y in zip(a.value, b.value, strict=True)), default=0.0):.1e}"
+        else:
+            diff = "—"
+        lines.append(f"| {a.problem} | {a.part} | {cell(a.label)} | {shown(a)} | {shown(b)} | {diff} |")
+    return lines
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -256,6 +290,11 @@ def versions() -> dict[str, str]:
     }
 
 
+def figure_folder(report: Path) -> Path:
+    """Where a report's figures go."""
+    return report.parent / "figures"
+
+
 def write_report(
     problems: Sequence[Problem],
     out: RunOutput,
@@ -273,7 +312,7 @@ def write_report(
     if writeups is None:
         writeups = grade(problems)
 
-    folder = path.parent / "figures"
+    folder = figure_folder(path)
     date = date or datetime.date.today().isoformat()
 
     def link(fig: Figure) -> str:
