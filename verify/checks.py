@@ -73,6 +73,26 @@ def under_conventions(conventions: Sequence[str], check_for: Callable[[str], Che
     return fn
 
 
+def decision(finding: CheckFn, yes_when_found: bool = True) -> CheckFn:
+    """A check of a yes/no claim: ``finding`` computes whether something holds (its Outcome's ``ok``), and the claim
+    must be that answer (or its negation, when the question asks the opposite)."""
+
+    def fn(claim: Any, ctx: Context) -> Outcome:
+        o = finding(claim, ctx)
+        truth = o.ok if yes_when_found else not o.ok
+        ok = isinstance(claim, bool) and claim is truth
+        return Outcome(
+            ok,
+            f"claim vs {o.compared}",
+            f"{'yes' if truth else 'no'}, computed: {o.evidence}; claim {fmt(claim).lower()}",
+            o.max_error,
+            o.tolerance,
+            o.figures,
+        )
+
+    return fn
+
+
 def _normal(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return tuple(_normal(x) for x in v)
@@ -207,6 +227,7 @@ __all__ = [
     "Outcome",
     "at_points",
     "close",
+    "decision",
     "exact",
     "fmt",
     "numbers",

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from verify import VerifyError, __version__
-from verify.model import Problem, Result, Status
+from verify.model import Kind, Problem, Result, Status
 from verify.registry import Bank, load_bank
 
 app = typer.Typer(
@@ -167,6 +167,9 @@ def show_cmd(
                 "answer": _plain(d.answer),
                 "latex": d.latex or latex(d.answer),
                 "note": part.note,
+                "graded": part.kind is not Kind.TEXT,  # an explanation is shown, never graded
+                "stated": d.stated,
+                "convention": d.convention,
                 "accepted": [{"convention": c, "answer": _plain(v)} for c, v in d.accepted],
                 "steps": [{"text": s.text, "latex": s.latex} for s in d.steps],
                 "checks": [{"name": c.name, "method": str(c.method)} for c in part.checks],
@@ -182,8 +185,15 @@ def show_cmd(
     con = _console()
     con.print(Panel(escape(p.statement), title=f"[bold]{p.id}[/] — {escape(p.title)}", subtitle=escape(p.source)))
     for doc in parts:
+        if not doc["graded"]:
+            con.print(f"\n[bold]{doc['key']}[/] (explained, not graded): {escape(str(doc['answer']))}")
+            continue
         con.print(f"\n[bold]{doc['key']}[/] ({doc['kind']}) = [green]{escape(str(doc['answer']))}[/]")
         con.print(f"  LaTeX: {escape(doc['latex'])}")
+        if doc["stated"]:
+            con.print("  [dim]stated by the bank, confirmed by the checks below[/]")
+        if doc["convention"]:
+            con.print(f"  under the convention '{escape(doc['convention'])}'")
         if doc["note"]:
             con.print(f"  [dim]{escape(doc['note'])}[/]")
         for alt in doc["accepted"]:

@@ -35,7 +35,9 @@ class Kind(StrEnum):
     BIGO = "bigO"
     NETWORK = "network"
     BOOL = "bool"
-    TEXT = "text"
+    INTERVAL = "interval"  # a range of reals with open or closed ends (verify.answers.structured.Interval)
+    FACTORS = "factors"  # named factors (an answer lists some; each must be one, and as many as asked)
+    TEXT = "text"  # an explanation: shown, never graded
 
 
 class Method(StrEnum):
@@ -74,6 +76,12 @@ class Derivation:
     # Where a question leaves a convention open: (convention, value) pairs also accepted besides ``answer`` (which is
     # under the convention the part's note names). The runner puts each through the part's checks as well.
     accepted: tuple[tuple[str, Any], ...] = ()
+    # The convention ``answer`` is under, where ``accepted`` lists others: each check built with
+    # ``checks.under_conventions`` must confirm the reference under this name (and each accepted value under its own).
+    convention: str = ""
+    # The answer is stated by the bank (a construction, a decision, a typed set) rather than computed: the report says
+    # so and names the checks that confirm it.
+    stated: bool = False
 
 
 @dataclass(frozen=True)

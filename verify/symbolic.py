@@ -117,7 +117,7 @@ def latex(value: Any) -> str:
     if isinstance(value, (set, frozenset)):
         if not value:
             return r"\emptyset"
-        return r"\{" + ", ".join(latex(v) for v in sorted(value)) + r"\}"
+        return r"\{" + ", ".join(_text(v) if isinstance(v, str) else latex(v) for v in sorted(value)) + r"\}"
     if isinstance(value, tuple):
         return "(" + ", ".join(latex(v) for v in value) + ")"
     if isinstance(value, list):
@@ -126,6 +126,10 @@ def latex(value: Any) -> str:
         return sympy.latex(sympy.Matrix(value).T)
     if isinstance(value, dict):
         return r",\ ".join(f"{k} = {latex(v)}" for k, v in value.items())
+    if hasattr(value, "latex") and not isinstance(value, sympy.Basic):  # structured answers (intervals)
+        return str(value.latex())
+    if isinstance(value, str):
+        return _text(value)
     return _Printer().doprint(value)
 
 
@@ -136,6 +140,12 @@ class _Printer(LatexPrinter):  # type: ignore[misc]
         rows, cols = expr.shape
         size = self._print(rows) if cols == 1 else f"{self._print(rows)} \\times {self._print(cols)}"
         return rf"\mathbf{{1}}_{{{size}}}"
+
+
+def _text(name: str) -> str:
+    """A name in math mode: upright text, with TeX's special characters escaped."""
+    safe = "".join("\\" + c if c in "#$%&_{}" else c for c in name if c not in "\\^~")
+    return r"\text{" + safe + "}" if len(name) > 1 else safe
 
 
 def matrix_latex(rows: Sequence[Sequence[Any]]) -> str:
