@@ -105,9 +105,11 @@ def test_adaptive_pooling_field_matches_real_units():
         def forward(self, x):
             return self.d(F.adaptive_avg_pool2d(self.c(x), (7, 5)))
 
-    net = Net().eval()
-    rf = field_json(dict(fields_of(net, example_inputs([(1, 1, 40, 36)], None)).outputs())[""])
-    assert rf["max"] == _support_extents(net, (1, 1, 40, 36)) == [20, 24]
+    import copy
+
+    net = Net().float().eval()
+    rf = field_json(dict(fields_of(net, example_inputs([(1, 1, 40, 36)], ["float32"])).outputs())[""])
+    assert rf["max"] == _support_extents(copy.deepcopy(net), (1, 1, 40, 36)) == [20, 24]
 
 
 class _RowSplit:
@@ -136,8 +138,8 @@ def test_view_splitting_a_spatial_axis_is_never_silent():
     from verify.count.receptive import fields_of
     from verify.count.support import confirm_fields, example_inputs
 
-    net = _RowSplit.make()
-    inputs = example_inputs([(1, 1, 32, 12)], None)
+    net = _RowSplit.make().float()
+    inputs = example_inputs([(1, 1, 32, 12)], ["float32"])
     g = fields_of(net, inputs)
     assert any("splitting or merging a spatial axis" in k for k in g.approximated)
     lines = confirm_fields(net, inputs, g)
