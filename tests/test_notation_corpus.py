@@ -1,6 +1,7 @@
 """The notation corpus: answers typed the way students and instructors type them, each with a careful grader's verdict.
 
-Every case in tests/fixtures/notation/*.toml and tests/fixtures/notation_extra.toml is a ``[[case]]`` table with the
+Every case in tests/fixtures/notation/*.toml, tests/fixtures/notation_extra.toml and
+tests/fixtures/notation_heldout/*.toml is a ``[[case]]`` table with the
 keys problem, part, answer, verdict (correct, incorrect, unparsable or undecided) and why. The whole corpus is graded
 once, through the same worker pool as ``verify check``, and each case is compared with its verdict. Every reference
 answer the report prints is graded as well: it must read back and be correct.
@@ -17,7 +18,11 @@ import pytest
 from verify.answers.grade import Answer, warm_up
 
 FIX = Path(__file__).parent / "fixtures"
-FILES = [*sorted((FIX / "notation").glob("*.toml")), FIX / "notation_extra.toml"]
+FILES = [
+    *sorted((FIX / "notation").glob("*.toml")),
+    FIX / "notation_extra.toml",
+    *sorted((FIX / "notation_heldout").glob("*.toml")),  # written without sight of the reader
+]
 VERDICTS = {"correct", "incorrect", "unparsable", "undecided"}
 # Parts whose meaning is defined elsewhere and is not graded as part of this corpus.
 EXCLUDED = {("cpen455-hw2/2.4", "total"), ("csc413-a2/4.3", None)}

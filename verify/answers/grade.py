@@ -204,6 +204,8 @@ def _scalar(v: Any, table: Any, commas: bool = False, others: list[Any] | None =
         except MeaningError as exc:
             raise Wrong(str(exc)) from None
         except AnswerError as exc:
+            if "is a function and needs an argument" in str(exc):  # σ(1 - σ): σ for σ(x), left to the reader
+                raise Ambiguous(f"{exc}; written alone, its argument is left to the reader") from None
             raise Unparsable(str(exc)) from None
     return _number(v)
 
@@ -291,6 +293,28 @@ def _growth_words(text: str) -> str:
     if not m:
         return text
     return "O(" + GROWTH_WORDS[m.group(1).lower()].format(n=m.group(2) or "t") + ")"
+
+
+def _undefined_growth(text: str, table: Any) -> None:
+    """``O(n)`` where the part defines no n: a grader cannot tell which quantity n is (undecided, saying so)."""
+    import sympy
+
+    from verify.answers.normalize import normalize
+
+    m = re.fullmatch(r"\s*\\mathcal\{O\}\s*\((.*)\)\s*", normalize(text))
+    if not m:
+        return
+    try:
+        inner = _scalar(m.group(1), replace(table, lenient=True))
+    except (Unparsable, Wrong):
+        return
+    if not isinstance(inner, sympy.Basic) or _is_matrix(inner):
+        return
+    undefined = sorted(s.name for s in inner.free_symbols if s.name not in table.names)
+    if len(undefined) == 1 and table.names:
+        n, t = undefined[0], sorted(table.names)[0]
+        as_t = inner.xreplace({s: sympy.Symbol(t) for s in inner.free_symbols if s.name == n})
+        raise Ambiguous(f"{n} is not defined here; if {n} means {t}, this is O({_latex(as_t)})")
 
 
 def _bool_words(part: Part, word: str) -> bool | None:
@@ -397,16 +421,12 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any, others: list[An
         lenient = replace(table, lenient=True)
         if isinstance(value, str):
             value = _growth_words(value)
+        if isinstance(value, str):
+            _undefined_growth(value, table)
         v = _scalar(value, lenient) if isinstance(value, str) else _number(value)
         if isinstance(v, sympy.Basic) and not _is_matrix(v) and not isinstance(v, sympy.Tuple):
             inner = v.expr if isinstance(v, sympy.Order) else v
             other = sorted(s.name for s in inner.free_symbols if s.name != "t")
-            undefined = [n for n in other if n not in table.names]
-            if undefined and len(other) == 1:
-                n = undefined[0]
-                raise Ambiguous(
-                    f"{n} is not defined here; if {n} means t, this is {_latex(v.xreplace({s: sympy.Symbol('t') for s in inner.free_symbols if s.name == n}))}"
-                )
             if other:
                 raise Wrong(f"a growth class in {', '.join(other)}: the question asks how it grows with t")
         if isinstance(v, sympy.Order):
@@ -909,23 +929,37 @@ def _grade_part(problem: Problem, part: Part, answer: Answer, v: Verdict) -> Non
         if not balanced(value):
             v.verdict, v.evidence = "unparsable", "the brackets do not pair up"
             return
-        options = alternatives(value)
+        if part.kind not in (Kind.BOOL, Kind.BIGO) and _words_only(value, ref.table):
+            v.verdict, v.evidence = "unparsable", "words, not math: no value to read"
+            return
+        options, joiner = alternatives(value)
         if len(options) > 1:
-            _hedged(problem, part, answer, options, v)
+            _hedged(problem, part, answer, options, joiner, v)
             return
         value = preread(value)
     try:
         claim = to_claim(part, value, reference, ref.table, others)
     except Unparsable as exc:
         unknown = re.search(r"unknown symbol '([A-Za-z])'", str(exc))
+        if unknown and any(n.startswith(unknown.group(1) + "_") for n in ref.table.names):
+            known = ", ".join(sorted(n for n in ref.table.names if n.startswith(unknown.group(1) + "_")))
+            v.verdict, v.method = "undecided", "reading"
+            v.evidence = f"uses {unknown.group(1)}, which the part does not define (it defines {known})"
+            return
         if unknown and part.kind is not Kind.BIGO:
             try:
-                to_claim(part, value, reference, replace(ref.table, lenient=True))
+                loose = to_claim(part, value, reference, replace(ref.table, lenient=True))
             except (Unparsable, Wrong, Ambiguous):
                 pass
             else:
                 v.verdict, v.method = "incorrect", "reading"
                 v.evidence = f"uses {unknown.group(1)}, which the part does not define"
+                meant = _meant(part, loose, reference, ref.table)
+                if meant:
+                    v.verdict, v.evidence = (
+                        "undecided",
+                        f"{v.evidence}; if {unknown.group(1)} means {meant}, it is right",
+                    )
                 return
         v.verdict, v.evidence = "unparsable", str(exc)
         return
@@ -968,8 +1002,40 @@ def _grade_part(problem: Problem, part: Part, answer: Answer, v: Verdict) -> Non
                 v.evidence = f"{v.evidence}; {evidence}"
 
 
-def _hedged(problem: Problem, part: Part, answer: Answer, options: list[str], v: Verdict) -> None:
-    """An answer offering several values: correct only when every one is right; unparsable when one cannot be read."""
+def _meant(part: Part, claim: Any, reference: Any, table: Any) -> str:
+    """The part's symbol that, written for the claim's one unknown letter, makes the claim right ('' if none)."""
+    import sympy
+
+    if not isinstance(claim, sympy.Basic) or _is_matrix(claim):
+        return ""
+    unknown = [s for s in claim.free_symbols if s.name not in table.names]
+    if len(unknown) != 1:
+        return ""
+    for name, known in sorted(table.names.items()):
+        if not isinstance(known, sympy.Symbol):
+            continue
+        try:
+            if compare(part, claim.xreplace({unknown[0]: known}), reference)[0] == "correct":
+                return name
+        except Exception:
+            continue
+    return ""
+
+
+def _words_only(text: str, table: Any) -> bool:
+    """Prose with no math: only letters and spaces, two or more words, none of them a name of the part."""
+    words = text.split()
+    return (
+        bool(re.fullmatch(r"[A-Za-z ,.'-]+", text))
+        and len(words) >= 2
+        and not any(w.strip(",.") in table.names for w in words)
+    )
+
+
+def _hedged(problem: Problem, part: Part, answer: Answer, options: list[str], joiner: str, v: Verdict) -> None:
+    """An answer offering several values: correct only when every one is right; unparsable when one cannot be read.
+    Values joined by 'or' hedge (a right and a wrong one: incorrect); by 'and', they may answer two questions in one
+    (a right and a wrong one: undecided)."""
     graded = []
     for option in options:
         one = Verdict(answer.id, answer.part, "", option)
@@ -981,6 +1047,9 @@ def _hedged(problem: Problem, part: Part, answer: Answer, options: list[str], v:
         v.verdict, v.evidence = "unparsable", f"gives several values, not all readable ({listed})"
     elif all(x == "correct" for x in verdicts):
         v.verdict, v.method, v.evidence = "correct", graded[0].method, f"every value given is right ({listed})"
+    elif joiner == "and" and "correct" in verdicts:
+        v.verdict, v.method = "undecided", "reading"
+        v.evidence = f"gives several values joined by 'and': which one answers this part? ({listed})"
     elif "correct" in verdicts or all(x == "incorrect" for x in verdicts):
         v.verdict, v.method = "incorrect", "reading"
         v.evidence = f"gives several values, and a grader takes none of a hedge ({listed})"

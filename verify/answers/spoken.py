@@ -156,7 +156,8 @@ def _with(text: str) -> str:
     for f in found:
         assert f is not None
         name = re.escape(f.group(1))
-        body = re.sub(rf"(?<![A-Za-z\\_]){name}(?![A-Za-z_])", f"({f.group(2)})", body)
+        value = f.group(2) if not f.group(2).startswith("-") else f"({f.group(2)})"
+        body = re.sub(rf"(?<![A-Za-z\\_]){name}(?![A-Za-z_])", value, body)
     return body
 
 
@@ -182,7 +183,12 @@ def preread(text: str) -> str:
     return _matlab(text)
 
 
-def alternatives(text: str) -> list[str]:
-    """``9600 or 9728``, ``1 or 2``: the values a hedged answer offers (one item when it offers one)."""
-    parts = re.split(r"\s+or\s+", text.strip())
-    return [p for p in (q.strip() for q in parts) if p]
+def alternatives(text: str) -> tuple[list[str], str]:
+    """``9600 or 9728``, ``O(t) and O(1)``: the values an answer offers and the word joining them (one value and ''
+    when it offers one)."""
+    for joiner in ("or", "and"):
+        if re.search(rf"\s{joiner}\s", text):
+            parts = [p.strip() for p in re.split(rf"\s+{joiner}\s+", text.strip())]
+            if len(parts) > 1 and all(parts):
+                return parts, joiner
+    return [text], ""
