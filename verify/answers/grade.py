@@ -295,28 +295,6 @@ def _growth_words(text: str) -> str:
     return "O(" + GROWTH_WORDS[m.group(1).lower()].format(n=m.group(2) or "t") + ")"
 
 
-def _undefined_growth(text: str, table: Any) -> None:
-    """``O(n)`` where the part defines no n: a grader cannot tell which quantity n is (undecided, saying so)."""
-    import sympy
-
-    from verify.answers.normalize import normalize
-
-    m = re.fullmatch(r"\s*\\mathcal\{O\}\s*\((.*)\)\s*", normalize(text))
-    if not m:
-        return
-    try:
-        inner = _scalar(m.group(1), replace(table, lenient=True))
-    except (Unparsable, Wrong):
-        return
-    if not isinstance(inner, sympy.Basic) or _is_matrix(inner):
-        return
-    undefined = sorted(s.name for s in inner.free_symbols if s.name not in table.names)
-    if len(undefined) == 1 and table.names:
-        n, t = undefined[0], sorted(table.names)[0]
-        as_t = inner.xreplace({s: sympy.Symbol(t) for s in inner.free_symbols if s.name == n})
-        raise Ambiguous(f"{n} is not defined here; if {n} means {t}, this is O({_latex(as_t)})")
-
-
 def _bool_words(part: Part, word: str) -> bool | None:
     """A yes/no part answered by naming its property: ``separable`` is true, ``not linearly separable`` false.
     Only the words of the part's key count; any other word leaves the answer unread."""
@@ -421,8 +399,6 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any, others: list[An
         lenient = replace(table, lenient=True)
         if isinstance(value, str):
             value = _growth_words(value)
-        if isinstance(value, str):
-            _undefined_growth(value, table)
         v = _scalar(value, lenient) if isinstance(value, str) else _number(value)
         if isinstance(v, sympy.Basic) and not _is_matrix(v) and not isinstance(v, sympy.Tuple):
             inner = v.expr if isinstance(v, sympy.Order) else v

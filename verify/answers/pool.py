@@ -30,7 +30,7 @@ def answer_key(answer: Answer) -> str:
     value = answer.value
     if isinstance(value, str) and len(value) <= MAX_CHARS:
         text = value
-        shown: Any = [normalize(text), normalize(text, commas=True), raw_facts(text), preread(text)]
+        shown: Any = [normalize(text), normalize(text, commas=True), raw_facts(text), normalize(preread(text))]
     else:
         shown = [type(value).__name__, repr(value)[:100_000]]
     return json.dumps([answer.id, answer.part, shown], ensure_ascii=False)
