@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from verify.answers.normalize import MAX_CHARS
+
 OPEN, CLOSE = "([{", ")]}"
 NUMBER = r"-?\d+(?:\.\d+)?"
 
@@ -162,7 +164,10 @@ def _with(text: str) -> str:
 
 
 def preread(text: str) -> str:
-    """The answer with code spellings, remarks and ``with …`` substitutions rewritten (see the module text)."""
+    """The answer with code spellings, remarks and ``with …`` substitutions rewritten (see the module text); text
+    longer than the reader takes is left as it is (the reader refuses it)."""
+    if len(text) > MAX_CHARS:
+        return text
     text = text.strip()
     text = _remarks(text)
     text = _with(text)
@@ -186,6 +191,8 @@ def preread(text: str) -> str:
 def alternatives(text: str) -> tuple[list[str], str]:
     """``9600 or 9728``, ``O(t) and O(1)``: the values an answer offers and the word joining them (one value and ''
     when it offers one)."""
+    if len(text) > MAX_CHARS:
+        return [text], ""
     for joiner in ("or", "and"):
         if re.search(rf"\s{joiner}\s", text):
             parts = [p.strip() for p in re.split(rf"\s+{joiner}\s+", text.strip())]
