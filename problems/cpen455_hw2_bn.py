@@ -59,7 +59,8 @@ def _derive(key: str) -> Derivation:
     sums = "".join(rf"\sum_{{{a.lower()}}}" for a in axes)
     return Derivation(
         frozenset(axes),
-        (
+        stated=True,  # the variant's axes are its definition; the checks compute its statistics and compare
+        steps=(
             Step(
                 f"One mean and variance per ({', '.join(kept) or 'nothing'}): {count} of each, averaging over {', '.join(axes)}.",
                 rf"m_{{{idx}}} = \frac{{1}}{{{n}}} {sums} X_{{b,c,h,w}},\quad v_{{{idx}}} = \frac{{1}}{{{n}}} {sums} (X_{{b,c,h,w}} - m_{{{idx}}})^2",
@@ -126,7 +127,8 @@ def _variant_part(key: str) -> Part:
 def _derive_conv_choice() -> Derivation:
     return Derivation(
         frozenset(("B", "H", "W")),
-        (
+        stated=True,
+        steps=(
             Step(
                 "A convolution applies the same weights at every position of a channel and different ones per channel."
             ),
@@ -267,6 +269,48 @@ def _affine_symbolic(claim: Any, ctx: Context) -> Outcome:
     return Outcome(ok, "mean and variance of γX̂ + β (ε = 0), symbolically", f"mean {my}, variance {vy}")
 
 
+def _derive_affine_params() -> Derivation:
+    import sympy
+
+    C = sympy.Symbol("C", integer=True, positive=True)
+    return Derivation(
+        2 * C,
+        (
+            Step(
+                "The transform must act like a convolution: the same at every position, its own for each channel, "
+                "so γ and β are indexed by the channel alone",
+                r"\gamma, \beta \in \mathbb{R}^{C}:\ 2C",
+            ),
+        ),
+    )
+
+
+def _affine_params_symbolic(claim: Any, ctx: Context) -> Outcome:
+    """Count the distinct (γ, β) entries a per-channel transform indexes, summing over the kept axis only."""
+    import sympy
+
+    from verify.symbolic import equal
+
+    C = sympy.Symbol("C", integer=True, positive=True)
+    c = sympy.Symbol("c", integer=True)
+    kept = [a for a in AXES if a not in ("B", "H", "W")]  # the axes the per-channel statistics keep
+    count = sympy.summation(2, (c, 1, C)) if kept == ["C"] else sympy.Integer(0)
+    cmp = equal(claim, count)
+    return Outcome(cmp.equal, "claim vs a count over the kept axis (C) of γ_c and β_c", f"{count}: {cmp.detail}")
+
+
+def _affine_params_torch(claim: Any, ctx: Context) -> Outcome:
+    import torch.nn as nn
+
+    return checks.sweep(
+        claim,
+        [{"C": c} for c in (1, 3, 16, 64)],
+        {"C": "C"},
+        lambda cfg: sum(p.numel() for p in nn.BatchNorm2d(cfg["C"], device="meta").parameters()),
+        lambda cfg: f"learnable parameters of nn.BatchNorm2d({cfg['C']})",
+    )
+
+
 PROBLEMS = [
     Problem(
         id="cpen455-hw2/2.5",
@@ -290,6 +334,17 @@ PROBLEMS = [
                 note="The answer is the chosen variant's set of reduced axes: {B, H, W}, per channel.",
             ),
             Part(
+                "affine_params",
+                Kind.EXPR,
+                _derive_affine_params,
+                (
+                    checks.symbolic("count over the kept axis", _affine_params_symbolic),
+                    checks.torch_check("nn.BatchNorm2d parameters", _affine_params_torch),
+                ),
+                symbols=("C",),
+                note="How many learnable numbers the affine transform adds, in C.",
+            ),
+            Part(
                 "affine",
                 Kind.TEXT,
                 _derive_affine,
@@ -297,6 +352,7 @@ PROBLEMS = [
                     checks.symbolic("the transform's mean and variance", _affine_symbolic),
                     checks.torch_check("nn.BatchNorm2d weight and bias", _affine_torch),
                 ),
+                note="Explained, not graded; the checks confirm what the explanation states.",
             ),
         ),
     ),

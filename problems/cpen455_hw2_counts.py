@@ -221,7 +221,9 @@ def _derive_6(key: str) -> Derivation:
     if key.startswith("ops"):
         macs = {"ops_vanilla": B * H * W * N * C * K**2, "ops_separable": B * H * W * C * (K**2 + N)}[key]
         accepted = ((OPS_CONVENTIONS[1], 2 * macs),)
-    return Derivation(values[key], tuple(steps[key]), accepted=accepted)
+    return Derivation(
+        values[key], tuple(steps[key]), accepted=accepted, convention=OPS_CONVENTIONS[0] if accepted else ""
+    )
 
 
 def _layers_6(c: dict[str, int], separable: bool) -> list[Any]:
@@ -246,23 +248,37 @@ def _torch_6(key: str, convention: str = OPS_CONVENTIONS[0]) -> Any:
             layers = _layers_6(c, separable)
             if key.startswith("params"):
                 return sum(p.numel() for layer in layers for p in layer.parameters())
-            # torch counts 2 FLOPs per multiply-accumulate; a dot product of length k has k − 1 additions, so the
-            # exact count is torch's FLOPs minus one per output of each layer
+            if convention == OPS_CONVENTIONS[0]:
+                # exact operations: a reference convolution that tallies every multiply and addition it performs,
+                # run on real tensors with the layers' weights, its outputs checked against the layers'
+                from verify.count.instrumented import conv2d_counted
+
+                x = torch.randn(c["B"], c["C"], c["H"], c["W"], dtype=torch.float64)
+                total = 0
+                for layer in layers:
+                    w = torch.randn(*layer.weight.shape, dtype=torch.float64)
+                    y, ops = conv2d_counted(x, w, padding=layer.padding[0], groups=layer.groups)
+                    want = torch.nn.functional.conv2d(x, w, padding=layer.padding, groups=layer.groups)
+                    if not torch.allclose(y, want, atol=1e-10):
+                        raise AssertionError("the counting reference differs from F.conv2d")
+                    total += ops.multiplies + ops.additions
+                    x = y
+                return int(total)
+            # FLOPs = 2·MACs: torch's flop counter, on meta tensors
             x = torch.empty(c["B"], c["C"], c["H"], c["W"], device="meta")
             total = 0
             for layer in layers:
                 with FlopCounterMode(display=False) as fc:
-                    y = layer(x)
-                total += fc.get_total_flops() - (y.numel() if convention == OPS_CONVENTIONS[0] else 0)
-                x = y
+                    x = layer(x)
+                total += fc.get_total_flops()
             return int(total)
 
         what = (
             "numel of"
             if key.startswith("params")
-            else "torch's flop counter (2 per MAC)"
-            + (" minus one addition per output" if convention == OPS_CONVENTIONS[0] else "")
-            + " of"
+            else "multiplies and additions counted by a reference convolution equal to"
+            if convention == OPS_CONVENTIONS[0]
+            else "torch's flop counter (2 per MAC) of"
         )
         return checks.sweep(
             claim,
@@ -341,9 +357,16 @@ PROBLEMS = [
     classifier_question(
         "2.4",
         "Parameters of the classifier with biases",
-        "Every convolution and the linear layer have biases. Count the learnable parameters of each layer and in "
-        "total.",
-        lambda net, shape: network_param_parts(with_bias(net), shape, PARAM_KEYS, "total", "Weights and biases."),
+        "Every convolution and the linear layer have biases. Count the bias parameters of each layer, and the "
+        "learnable parameters in total.",
+        lambda net, shape: network_param_parts(
+            with_bias(net),
+            shape,
+            PARAM_KEYS,
+            "total",
+            "Per layer: its biases, as the question asks; total: every learnable parameter, weights and biases.",
+            per_layer="bias",
+        ),
         topics=("counting",),
     ),
     classifier_question(

@@ -49,7 +49,8 @@ def _derive_separable() -> Derivation:
     lam = next(iter(cert))
     return Derivation(
         False,
-        (
+        stated=True,  # the answer the certificate below proves
+        steps=(
             Step(
                 "A linear model gives f(x) = w₁x₁ + w₂x₂ + b; on the four inputs f = XOR would need",
                 r"b = 0,\ w_2 + b = 1,\ w_1 + b = 1,\ w_1 + w_2 + b = 0",

@@ -12,7 +12,8 @@ from verify.model import Context, Derivation, Kind, Outcome, Part, Problem, Step
 SEED = "003_c85582041e1ef3a7.txt"
 
 # ---- 3.2 -----------------------------------------------------------------------------------------------------------
-# As the handout's figure gives them: a CNN Conv3-32, MaxPool, Conv3-64, MaxPool, Conv3-3 (3×3 kernels, zero padding
+# The handout's figure of the two architectures is not in its text; the layers are as the write-up
+# (000_07a28d7e8d8cb81d.txt) reads the figure: a CNN Conv3-32, MaxPool, Conv3-64, MaxPool, Conv3-3 (3×3 kernels, zero padding
 # keeping the size, 2×2 pools of stride 2, no bias) and an FCNN with the convolutions replaced by shape-keeping fully
 # connected layers, on 32×32×3 inputs.
 NEURON_NOTE = (
@@ -51,26 +52,33 @@ def _fcnn(device: str = "meta") -> Any:
     return nn.Sequential(fc(3, 32), nn.MaxPool2d(2, 2), fc(3, 16), nn.MaxPool2d(2, 2), fc(3, 8))
 
 
-LAYERS_32 = {  # (kind, output (C, H, W), weights) derived layer by layer
-    "cnn": [
-        ("Conv3-32", (32, 32, 32), 3 * 3 * 3 * 32),
-        ("MaxPool", (32, 16, 16), 0),
-        ("Conv3-64", (64, 16, 16), 3 * 3 * 32 * 64),
-        ("MaxPool", (64, 8, 8), 0),
-        ("Conv3-3", (3, 8, 8), 3 * 3 * 64 * 3),
-    ],
-    "fcnn": [
-        ("FC", (3, 32, 32), 3072**2),
-        ("MaxPool", (3, 16, 16), 0),
-        ("FC", (3, 16, 16), 768**2),
-        ("MaxPool", (3, 8, 8), 0),
-        ("FC", (3, 8, 8), 192**2),
-    ],
+# (layer, filters) on a 32×32×3 input: convolutions 3×3 with size-keeping padding, pools 2×2 of stride 2, FC layers
+# that keep their input's shape.
+PLAN_32 = {
+    "cnn": [("Conv3-32", 32), ("MaxPool", 0), ("Conv3-64", 64), ("MaxPool", 0), ("Conv3-3", 3)],
+    "fcnn": [("FC", 0), ("MaxPool", 0), ("FC", 0), ("MaxPool", 0), ("FC", 0)],
 }
 
 
+def _layers_32(net: str) -> list[tuple[str, tuple[int, int, int], int]]:
+    """(layer, output (C, H, W), weights) from the size and parameter formulas, layer by layer."""
+    from verify.arith import conv
+
+    ch, side, rows = 3, 32, []
+    for name, filters in PLAN_32[net]:
+        if name.startswith("Conv"):
+            weights = int(conv.conv_params(ch, filters, 3))
+            ch, side = filters, int(conv.conv_out(side, 3, 1, 1))
+        elif name == "MaxPool":
+            weights, side = 0, int(conv.pool_out(side, 2, 2))
+        else:
+            weights = int(conv.linear_params(ch * side * side, ch * side * side))
+        rows.append((name, (ch, side, side), weights))
+    return rows
+
+
 def _derive_32(net: str, what: str) -> Derivation:
-    rows = LAYERS_32[net]
+    rows = _layers_32(net)
     steps = []
     total = 0
     for name, (c, h, w), weights in rows:
@@ -87,14 +95,14 @@ def _derive_32(net: str, what: str) -> Derivation:
     if what == "neurons":
         sizes = [("pool" if name == "MaxPool" else "layer", c * h * w) for name, (c, h, w), _ in rows]
         accepted = tuple((c, _neurons(sizes, c, 3 * 32 * 32)) for c in NEURON_CONVENTIONS[1:])
-    return Derivation(total, tuple(steps), accepted=accepted)
+    return Derivation(total, tuple(steps), accepted=accepted, convention=NEURON_CONVENTIONS[0] if accepted else "")
 
 
 def _check_32_symbolic(net: str, what: str, convention: str = NEURON_CONVENTIONS[0]) -> Any:
-    """Re-derive each layer's output size from the conv and pooling formulas, and weights by index counting."""
+    """Each layer's output size by counting window positions, and its weights by index counting."""
 
     def check(claim: Any, ctx: Context) -> Outcome:
-        from verify.arith import conv
+        from verify import routes
         from verify.count.parts import index_count
 
         side, ch, total = 32, 3, 0
@@ -106,17 +114,20 @@ def _check_32_symbolic(net: str, what: str, convention: str = NEURON_CONVENTIONS
         for kind, filters in plan:
             if kind == "conv":
                 n_w = int(index_count(ch, filters, 3, 3))
-                side, ch = conv.conv_out(side, 3, 1, 1), filters
+                side, ch = routes.count_windows(side, 3, 1, 1), filters
             elif kind == "pool":
-                n_w, side = 0, conv.pool_out(side, 2, 2)
+                n_w, side = 0, routes.count_windows(side, 2, 2)
             else:
                 n = ch * side * side
                 n_w = int(index_count(n, n, 1, 1))
             total += n_w
             sizes.append((kind, ch * side * side))
-        if what == "neurons":
-            total = _neurons(sizes, convention, 3 * 32 * 32)
-        return checks.exact(int(claim), total, "the size formulas and an index-range weight count, layer by layer")
+        if what == "neurons":  # the convention applied here, not by the derivation's helper
+            counted = [n for kind, n in sizes if kind != "pool" or convention != NEURON_CONVENTIONS[1]]
+            total = sum(counted) + (3 * 32 * 32 if convention == NEURON_CONVENTIONS[2] else 0)
+        return checks.exact(
+            int(claim), total, "window positions counted and an index-range weight count, layer by layer"
+        )
 
     return check
 
@@ -145,7 +156,8 @@ def _check_32_torch(net: str, what: str, convention: str = NEURON_CONVENTIONS[0]
         kinds = ", ".join(type(m).__name__ if not isinstance(m, nn.Sequential) else "FC" for m in model)
         return checks.exact(
             int(claim),
-            _neurons(seen, convention, x.numel()),
+            sum(n for kind, n in seen if kind == "layer" or convention != NEURON_CONVENTIONS[1])
+            + (x.numel() if convention == NEURON_CONVENTIONS[2] else 0),
             f"forward hooks on the real model ({kinds}) on 1×3×32×32: {[n for _, n in seen]}",
         )
 
@@ -172,59 +184,91 @@ def _part_32(key: str, net: str, what: str) -> Part:
 # ---- 3.3 -----------------------------------------------------------------------------------------------------------
 
 
-def _rf_factors(measure_fn: Any) -> dict[str, tuple[int, int]]:
-    """(before, after) receptive fields of a base chain when one factor changes."""
-    from verify.count.receptive import AxisLayer as A
+# A base chain of two 3×3 convolutions, and the same chain with one thing changed. Factors must change the receptive
+# field of the last layer's units; the other things an answer might name must leave it as it is.
+FACTORS = ("kernel size", "stride", "depth", "dilation", "pooling")
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "base": [{"k": 3}, {"k": 3}],
+    "kernel size": [{"k": 5}, {"k": 3}],
+    "stride": [{"k": 3, "s": 2}, {"k": 3}],
+    "depth": [{"k": 3}, {"k": 3}, {"k": 3}],
+    "dilation": [{"k": 3}, {"k": 3, "d": 2}],
+    "pooling": [{"k": 3}, {"k": 2, "s": 2, "pool": True}, {"k": 3}],
+    "padding": [{"k": 3, "p": 1}, {"k": 3, "p": 1}],
+    "channels": [{"k": 3, "c": 8}, {"k": 3, "c": 8}],
+    "activation": [{"k": 3, "relu": True}, {"k": 3}],
+}
+MIN_FACTORS = 3  # the question asks for three
 
-    base = [A("conv", 3), A("conv", 3)]
-    variants = {
-        "kernel size 3 → 5": [A("conv", 5), A("conv", 3)],
-        "stride 1 → 2 in the first layer": [A("conv", 3, s=2), A("conv", 3)],
-        "depth 2 → 3 layers": [A("conv", 3), A("conv", 3), A("conv", 3)],
-        "dilation 1 → 2 in the second layer": [A("conv", 3), A("conv", 3, d=2)],
-        "a 2×2 pooling inserted": [A("conv", 3), A("conv", 2, s=2), A("conv", 3)],
-    }
-    before = measure_fn(base)
-    return {name: (before, measure_fn(v)) for name, v in variants.items()}
+
+def _factor_verdict(claim: Any, field: Any, route: str) -> Outcome:
+    """Every named factor changes the field of the base chain, and there are as many as the question asks."""
+    base = field("base")
+    notes, ok = [], True
+    for name in sorted(claim):
+        if name not in VARIANTS:
+            ok = False
+            notes.append(f"'{name}' is not a change the bank can make to a network")
+            continue
+        after = field(name)
+        changes = after != base
+        ok = ok and changes
+        notes.append(f"{name}: {base} → {after}" + ("" if changes else " (unchanged: not a factor)"))
+    if len(claim) < MIN_FACTORS:
+        ok = False
+        notes.append(f"{len(claim)} named, the question asks for {MIN_FACTORS}")
+    return Outcome(ok, f"each named factor vs the {route} of a 3×3, 3×3 chain", "; ".join(notes))
 
 
 def _check_33_symbolic(claim: Any, ctx: Context) -> Outcome:
-    from verify.count.receptive import closed_form
+    from verify import routes
 
-    res = _rf_factors(lambda chain: closed_form(chain)[-1])
-    ok = all(a != b for a, b in res.values())
-    return Outcome(
-        ok,
-        "closed-form receptive field of a 3×3, 3×3 chain when each factor changes",
-        "; ".join(f"{k}: {a} → {b}" for k, (a, b) in res.items()),
-    )
+    def field(name: str) -> int:
+        steps = [routes.AxisStep("conv", x["k"], x.get("s", 1), x.get("p", 0), x.get("d", 1)) for x in VARIANTS[name]]
+        return routes.axis_fields(steps, 96)[-1].max
+
+    return _factor_verdict(claim, field, "receptive field from composed connectivity matrices")
 
 
 def _check_33_torch(claim: Any, ctx: Context) -> Outcome:
     import torch
     import torch.nn as nn
 
-    from verify.count.receptive import measure
+    from verify import routes
 
-    def real(chain: Any) -> int:
+    def field(name: str) -> int:
         mods: OrderedDict[str, nn.Module] = OrderedDict()
-        for i, layer in enumerate(chain):
-            if layer.k == 2 and layer.s == 2:
-                mods[f"l{i}"] = nn.AvgPool2d(2, 2)
+        ch = VARIANTS[name][0].get("c", 1)
+        for i, x in enumerate(VARIANTS[name]):
+            if x.get("pool"):
+                mods[f"l{i}"] = nn.AvgPool2d(x["k"], x["s"])
             else:
-                mods[f"l{i}"] = nn.Conv2d(1, 1, layer.k, layer.s, dilation=layer.d, bias=False)
+                mods[f"l{i}"] = nn.Conv2d(
+                    ch, ch, x["k"], x.get("s", 1), x.get("p", 0), dilation=x.get("d", 1), bias=False
+                )
+            if x.get("relu"):
+                mods[f"r{i}"] = nn.ReLU()
         model = nn.Sequential(mods)
-        last = list(mods)[-1]
-        model(torch.zeros(1, 1, 48, 48))
-        rf, _ = measure(model, (1, 1, 48, 48), last)
-        return int(rf.max or 0)
+        last = [n for n in mods if n.startswith("l")][-1]
+        with torch.no_grad():
+            model(torch.zeros(1, ch, 48, 48))
+        return routes.gradient_side(model, (1, ch, 48, 48), last)[1]
 
-    res = _rf_factors(real)
-    ok = all(a != b for a, b in res.values())
-    return Outcome(
-        ok,
-        "gradient-measured receptive field of real layers when each factor changes",
-        "; ".join(f"{k}: {a} → {b}" for k, (a, b) in res.items()),
+    return _factor_verdict(claim, field, "gradient-measured receptive field of real layers")
+
+
+def _derive_factors() -> Derivation:
+    return Derivation(
+        frozenset(FACTORS),
+        stated=True,
+        steps=(
+            Step(
+                "A unit's field grows by (k − 1)·d·j per layer, and the jump j multiplies by every stride (pooling is a "
+                "window with a stride): kernel size k, dilation d, stride s, depth (the number of terms) and pooling "
+                "all change it; padding, channel counts and activations do not.",
+                r"r_l = r_{l-1} + (k_l - 1)\, d_l\, j_{l-1},\quad j_l = j_{l-1} s_l",
+            ),
+        ),
     )
 
 
@@ -234,8 +278,10 @@ COUNT_SYMS = ("NIC", "NF", "NC", "k")
 COUNT_NOTE = (
     "One image of 32×32 (64×64 for the _2x parts); biases and BatchNorm ignored, as the handout asks. Outputs: every "
     "layer's output (convolution, pooling or upsampling, ReLU) except BatchNorm's; connections: the convolutions' "
-    "multiply-accumulates."
+    "multiply-accumulates. The handout also accepts counts that include BatchNorm: its γ and β (2 weights per channel), "
+    "its outputs, and one connection per output; those are accepted and named."
 )
+BN_CONVENTIONS = ("BatchNorm ignored", "BatchNorm counted")
 
 
 def _blocks(NIC: Any, NF: Any, NC: Any) -> list[tuple[Any, Any, str]]:
@@ -247,24 +293,34 @@ def _derive_43(what: str, side: int) -> Derivation:
     import sympy
 
     NIC, NF, NC, k = sympy.symbols(COUNT_SYMS, integer=True, positive=True)
-    total = sympy.Integer(0)
+    total, bn = sympy.Integer(0), sympy.Integer(0)
     steps = []
     s = side
     for i, (cin, cout, after) in enumerate(_blocks(NIC, NF, NC), 1):
         conv_out = cout * s * s
+        s2 = s // 2 if after == "pool" else s * 2 if after == "up" else s
         if what == "weights":
             term = cin * cout * k**2
+            bn_term = 2 * cout  # γ and β per channel
         elif what == "connections":
             term = conv_out * cin * k**2
+            bn_term = cout * s2 * s2  # each normalized output reads one input
         else:
-            s2 = s // 2 if after == "pool" else s * 2 if after == "up" else s
             term = conv_out + (cout * s2 * s2 * 2 if after != "none" else 0)
+            bn_term = cout * s2 * s2
         steps.append(Step(f"block {i}: conv {s}×{s}, {after}", sympy.latex(sympy.expand(term))))
         total += term
-        s = s // 2 if after == "pool" else s * 2 if after == "up" else s
+        bn += bn_term if after != "none" else 0
+        s = s2
     total = sympy.expand(total)
-    steps.append(Step("Total", sympy.latex(sympy.factor(total))))
-    return Derivation(total, tuple(steps))
+    steps.append(Step("Total, BatchNorm ignored", sympy.latex(sympy.factor(total))))
+    steps.append(Step("BatchNorm's share (counted only under the accepted convention)", sympy.latex(sympy.expand(bn))))
+    return Derivation(
+        total,
+        tuple(steps),
+        accepted=((BN_CONVENTIONS[1], sympy.expand(total + bn)),),
+        convention=BN_CONVENTIONS[0],
+    )
 
 
 def pool_upsample_net(NIC: int, NF: int, NC: int, k: int, device: str = "meta") -> Any:
@@ -283,7 +339,7 @@ def pool_upsample_net(NIC: int, NF: int, NC: int, k: int, device: str = "meta") 
     return nn.Sequential(*(block(*b) for b in _blocks(NIC, NF, NC)))
 
 
-def _check_43_symbolic(what: str, side: int) -> Any:
+def _check_43_symbolic(what: str, side: int, convention: str = BN_CONVENTIONS[0]) -> Any:
     """The same totals from the formula modules (conv sizes, parameter and work formulas) with sympy symbols."""
 
     def check(claim: Any, ctx: Context) -> Outcome:
@@ -308,6 +364,8 @@ def _check_43_symbolic(what: str, side: int) -> Any:
                 s = conv.pool_out(s, 2, 2) if after == "pool" else 2 * s
                 if what == "outputs":
                     total += 2 * cout * s * s
+                if convention == BN_CONVENTIONS[1]:  # nn.BatchNorm2d(cout): an affine pair per channel, one map
+                    total += 2 * cout if what == "weights" else cout * s * s
         cmp = equal(claim, total)
         return Outcome(
             cmp.equal, "claim vs the formula modules with symbolic channels", f"{sympy.factor(total)}: {cmp.detail}"
@@ -316,28 +374,46 @@ def _check_43_symbolic(what: str, side: int) -> Any:
     return check
 
 
-def _check_43_torch(what: str, side: int) -> Any:
-    def check(claim: Any, ctx: Context) -> Outcome:
+_MEASURED: dict[tuple[int, ...], tuple[int, int, int]] = {}
+
+
+def _measure_43(c: dict[str, int], side: int) -> tuple[int, int, int]:
+    """(connections, outputs, BatchNorm outputs) of a real PoolUpsampleNet on a side×side input, from one forward pass on meta tensors:
+    torch's flop counter / 2, and forward hooks on the leaf layers (BatchNorm left out). The outputs and connections
+    checks build the same network on the same input, so each configuration is measured once per process."""
+    key = (c["NIC"], c["NF"], c["NC"], c["k"], side)
+    if key not in _MEASURED:
         import torch
         import torch.nn as nn
         from torch.utils.flop_counter import FlopCounterMode
 
+        model = pool_upsample_net(c["NIC"], c["NF"], c["NC"], c["k"])
+        seen: list[int] = []
+        bn_seen: list[int] = []
+        for m in (m for m in model.modules() if not list(m.children())):
+            m.register_forward_hook(
+                lambda mod, i, o: (bn_seen if isinstance(mod, nn.BatchNorm2d) else seen).append(o.numel())
+            )
+        with FlopCounterMode(display=False) as fc:
+            model(torch.empty(1, c["NIC"], side, side, device="meta"))
+        _MEASURED[key] = (fc.get_total_flops() // 2, sum(seen), sum(bn_seen))
+    return _MEASURED[key]
+
+
+def _check_43_torch(what: str, side: int, convention: str = BN_CONVENTIONS[0]) -> Any:
+    def check(claim: Any, ctx: Context) -> Outcome:
+        import torch.nn as nn
+
+        with_bn = convention == BN_CONVENTIONS[1]
+
         def truth(c: dict[str, int]) -> int:
-            model = pool_upsample_net(c["NIC"], c["NF"], c["NC"], c["k"])
             if what == "weights":
-                return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
-            x = torch.empty(1, c["NIC"], side, side, device="meta")
-            if what == "connections":
-                with FlopCounterMode(display=False) as fc:
-                    model(x)
-                return fc.get_total_flops() // 2
-            seen: list[int] = []
-            leaves = [m for m in model.modules() if not list(m.children()) and not isinstance(m, nn.BatchNorm2d)]
-            hooks = [m.register_forward_hook(lambda mod, i, o: seen.append(o.numel())) for m in leaves]
-            model(x)
-            for h in hooks:
-                h.remove()
-            return sum(seen)
+                model = pool_upsample_net(c["NIC"], c["NF"], c["NC"], c["k"])
+                kinds = (nn.Conv2d, nn.BatchNorm2d) if with_bn else (nn.Conv2d,)
+                return sum(p.numel() for m in model.modules() if isinstance(m, kinds) for p in m.parameters())
+            connections, outputs, bn_outputs = _measure_43(c, side)
+            extra = bn_outputs if with_bn else 0  # a normalized output reads one input: one connection each
+            return (connections if what == "connections" else outputs) + extra
 
         configs = checks.random_configs(
             25,
@@ -349,10 +425,11 @@ def _check_43_torch(what: str, side: int) -> Any:
                 "k": r.choice([1, 3, 5, 7]),
             },
         )
+        bn = convention == BN_CONVENTIONS[1]
         how = {
-            "weights": "conv weight numel",
-            "connections": "torch's flop counter / 2",
-            "outputs": "forward hooks (BatchNorm left out)",
+            "weights": "conv (and BatchNorm) parameter numel" if bn else "conv weight numel",
+            "connections": "torch's flop counter / 2" + (" + BatchNorm outputs" if bn else ""),
+            "outputs": "forward hooks" + ("" if bn else " (BatchNorm left out)"),
         }[what]
         return checks.sweep(
             claim,
@@ -375,8 +452,13 @@ def _part_43(key: str) -> Part:
         Kind.EXPR,
         lambda: _derive_43(what, side),
         (
-            checks.symbolic("formula modules", _check_43_symbolic(what, side)),
-            checks.torch_check("real PoolUpsampleNet", _check_43_torch(what, side)),
+            checks.symbolic(
+                "formula modules", checks.under_conventions(BN_CONVENTIONS, lambda c: _check_43_symbolic(what, side, c))
+            ),
+            checks.torch_check(
+                "real PoolUpsampleNet",
+                checks.under_conventions(BN_CONVENTIONS, lambda c: _check_43_torch(what, side, c)),
+            ),
         ),
         symbols=COUNT_SYMS,
         note=COUNT_NOTE,
@@ -390,7 +472,8 @@ PROBLEMS = [
         statement="On 32×32×3 inputs, a CNN Conv3-32, 2×2 max pool, Conv3-64, 2×2 max pool, Conv3-3 (3×3 kernels, size-keeping "
         "zero padding, no bias) is compared with an FCNN whose convolutions are replaced by fully connected layers that keep "
         "the shape. Count the neurons and the trainable parameters of each.",
-        source=f"{SEED}, question 3.2",
+        source=f"{SEED}, question 3.2; the architecture as the write-up 000_07a28d7e8d8cb81d.txt gives it (the "
+        "handout's figure is not in its text)",
         topics=("counting",),
         parts=(
             _part_32("cnn_neurons", "cnn", "neurons"),
@@ -402,27 +485,30 @@ PROBLEMS = [
     Problem(
         id="csc413-a2/3.3",
         title="What sets the size of a receptive field",
-        statement="Name things that change the receptive field of a unit in a CNN.",
+        statement="Name three things that change the size of the receptive field of a unit in a CNN, and explain each "
+        "briefly.",
         source=f"{SEED}, question 3.3",
         topics=("receptive-field",),
         parts=(
+            Part(
+                "factors",
+                Kind.FACTORS,
+                _derive_factors,
+                (
+                    checks.symbolic("composed connectivity per factor", _check_33_symbolic),
+                    checks.torch_check("gradient-measured per factor", _check_33_torch),
+                ),
+                note="Name at least three, e.g. 'kernel size, stride, depth'; each is measured to change the field.",
+            ),
             Part(
                 "text",
                 Kind.TEXT,
                 lambda: Derivation(
                     "Kernel size, stride (of every earlier layer: it multiplies the step between inputs), depth (each layer "
-                    "adds (k − 1)·jump), dilation (spreads a kernel over d(k − 1) + 1 inputs) and pooling (a window and a stride).",
-                    (
-                        Step(
-                            "r grows by (k − 1)·d·j per layer and j multiplies by each stride:",
-                            r"r_l = r_{l-1} + (k_l - 1)\, d_l\, j_{l-1},\quad j_l = j_{l-1} s_l",
-                        ),
-                    ),
+                    "adds (k − 1)·jump), dilation (spreads a kernel over d(k − 1) + 1 inputs) and pooling (a window and a stride)."
                 ),
-                (
-                    checks.symbolic("closed form per factor", _check_33_symbolic),
-                    checks.torch_check("gradient-measured per factor", _check_33_torch),
-                ),
+                (),
+                note="The explanation beside the graded factors.",
             ),
         ),
     ),
@@ -432,7 +518,8 @@ PROBLEMS = [
         statement="PoolUpsampleNet has five blocks: Conv(NIC→NF), MaxPool, BN, ReLU; Conv(NF→2NF), MaxPool, BN, ReLU; "
         "Conv(2NF→NF), Upsample ×2, BN, ReLU; Conv(NF→NC), Upsample ×2, BN, ReLU; Conv(NC→NC); k×k kernels with size-keeping "
         "padding. Count its weights, outputs and connections as functions of NIC, NF, NC and k on 32×32 inputs, and again "
-        "with the input's width and height doubled.",
+        "with the input's width and height doubled. Biases and BatchNorm are ignored, though counts that include BatchNorm "
+        "are accepted too.",
         source=f"{SEED}, question 4.3",
         topics=("counting",),
         parts=tuple(

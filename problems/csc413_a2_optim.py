@@ -426,13 +426,16 @@ def _derive_w1(ex: RmsExample) -> Derivation:
 
 
 def _check_grad_symbolic(ex: RmsExample, claim: Any, ctx: Context) -> Outcome:
-    import sympy
+    from verify import routes
 
-    w = sympy.Matrix(sympy.symbols("u0:2"))
-    r = (sympy.Matrix([list(ex.x1)]) * w)[0, 0] - ex.t
-    grad = [sympy.diff(r**2, v).subs({w[0]: 0, w[1]: 0}) for v in w]  # chain rule by sympy, not the closed form
+    def loss(w: list[Any]) -> Any:  # (1/n)‖Xw − t‖² with n = 1, evaluated on exact rationals
+        return (sum(x * v for x, v in zip(ex.x1, w, strict=True)) - ex.t) ** 2
+
+    grad = routes.central_difference(loss, [0, 0])  # exact for a quadratic: no derivative taken symbolically
     return checks.exact(
-        tuple(int(v) for v in claim), tuple(int(v) for v in grad), "sympy's derivative of (x₁·w − t)² at w = 0"
+        tuple(claim),
+        tuple(int(g) if g.denominator == 1 else g for g in grad),
+        "exact central differences of (x₁·w − t)² at w = 0 (step ½, in rationals)",
     )
 
 
@@ -742,7 +745,7 @@ def _memory_part(key: str, graph: bool) -> Part:
                 ),
                 Step("Memory does not grow with t:", r"\mathcal{O}(1)"),
             )
-        return Derivation(_order(1 if graph else 0), steps)
+        return Derivation(_order(1 if graph else 0), steps, stated=True)  # the growth class the measurements confirm
 
     def measured(claim: Any, ctx: Context) -> Outcome:
         sizes = (8, 16, 32)
@@ -1248,7 +1251,7 @@ def _rms_problem(q: Mapping[str, Any]) -> Problem:
                 Kind.VECTOR,
                 functools.partial(_derive_grad_w0, ex),
                 (
-                    checks.symbolic("sympy derivative", functools.partial(_check_grad_symbolic, ex)),
+                    checks.symbolic("exact central differences", functools.partial(_check_grad_symbolic, ex)),
                     checks.torch_check("autograd", functools.partial(_check_grad_torch, ex)),
                 ),
             ),
@@ -1269,7 +1272,8 @@ def _rms_problem(q: Mapping[str, Any]) -> Problem:
                 Kind.BOOL,
                 lambda: Derivation(
                     False,
-                    (
+                    stated=True,
+                    steps=(
                         Step(
                             f"w₁ is not a multiple of x₁ = {list(ex.x1)} (1.2.1 w1), so RMSProp leaves the row space at its "
                             "first step."
@@ -1316,10 +1320,36 @@ PROBLEMS = [
     Problem(
         id="csc413-a2/1.2.2",
         title="Adagrad and Adam on the same example",
-        statement="Do other adaptive methods (Adagrad, Adam) behave like RMSProp on the example of 1.2.1?",
+        statement="Does the result of 1.2.1 (an adaptive method need not reach the minimum-norm solution) hold for other "
+        "adaptive methods, Adagrad and Adam? Why might rates set per dimension be desirable?",
         source=f"{SEED}, question 1.2.2",
         topics=("optimization",),
         parts=(
+            Part(
+                "like_rmsprop",
+                Kind.BOOL,
+                lambda: Derivation(
+                    True,
+                    stated=True,
+                    steps=(
+                        Step(
+                            "Adagrad and Adam divide each coordinate of the gradient by its own running scale, so their "
+                            "first step from 0 is not a multiple of x₁ = [2, 1]: it leaves the row space, and the "
+                            "solution they reach is not the minimum-norm one."
+                        ),
+                    ),
+                ),
+                (
+                    checks.symbolic(
+                        "first step leaves the row space",
+                        checks.decision(functools.partial(_check_other_adaptive_first_step, EX_1)),
+                    ),
+                    checks.torch_check(
+                        "Adagrad and Adam runs", checks.decision(functools.partial(_check_other_adaptive, EX_1))
+                    ),
+                ),
+                note="Does the result hold for them (both miss the minimum-norm solution)? A yes/no answer.",
+            ),
             Part(
                 "text",
                 Kind.TEXT,
@@ -1328,12 +1358,7 @@ PROBLEMS = [
                     "and they converge to a solution of Xw = t that is not the minimum-norm one. Per-coordinate rates "
                     "help where the loss is badly scaled across directions."
                 ),
-                (
-                    checks.symbolic(
-                        "first step leaves the row space", functools.partial(_check_other_adaptive_first_step, EX_1)
-                    ),
-                    checks.torch_check("Adagrad and Adam runs", functools.partial(_check_other_adaptive, EX_1)),
-                ),
+                (),
             ),
         ),
     ),
@@ -1464,6 +1489,30 @@ PROBLEMS = [
         topics=("optimization", "regularization"),
         parts=(
             Part(
+                "equivalent",
+                Kind.BOOL,
+                lambda: Derivation(
+                    False,
+                    stated=True,
+                    steps=(
+                        Step(
+                            "An adaptive method divides the L2 gradient λ̃w by √v like the rest of the gradient; "
+                            "decoupled decay shrinks every weight by the same factor. They coincide for SGD only."
+                        ),
+                    ),
+                ),
+                (
+                    checks.symbolic(
+                        "one RMSprop step, exactly",
+                        checks.decision(_check_adaptive_decay_symbolic, yes_when_found=False),
+                    ),
+                    checks.torch_check(
+                        "Adam/AdamW, RMSprop, SGD runs", checks.decision(_check_adaptive_decay, yes_when_found=False)
+                    ),
+                ),
+                note="Are L2 regularization and weight decay still the same with an adaptive method? A yes/no answer.",
+            ),
+            Part(
                 "text",
                 Kind.TEXT,
                 _text(
@@ -1471,10 +1520,7 @@ PROBLEMS = [
                     "weights with large gradients are decayed less; decoupled weight decay shrinks every weight by the "
                     "same factor. The two no longer coincide (AdamW differs from Adam with L2)."
                 ),
-                (
-                    checks.symbolic("one RMSprop step, exactly", _check_adaptive_decay_symbolic),
-                    checks.torch_check("Adam/AdamW, RMSprop, SGD runs", _check_adaptive_decay),
-                ),
+                (),
             ),
         ),
     ),

@@ -157,6 +157,7 @@ def _q4_part(key: str, q: Mapping[str, int]) -> Part:
             _q4_total(q, Q4_CONVENTIONS[0], bias),
             steps,
             accepted=tuple((c, _q4_total(q, c, bias)) for c in Q4_CONVENTIONS[1:]),
+            convention=Q4_CONVENTIONS[0],
         )
 
     def by_sums(convention: str) -> Any:

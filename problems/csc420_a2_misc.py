@@ -253,42 +253,81 @@ def _dtanh_torch(claim: Any, ctx: Context) -> Outcome:
     return out
 
 
-def _range_part(key: str, fn: str, lo: int, hi: int) -> Part:
-    def symbolic(claim: Any, ctx: Context) -> Outcome:
+def _range_part(key: str, fn: str) -> Part:
+    def derive() -> Derivation:
         import sympy
+
+        from verify.answers.structured import Interval
 
         x = sympy.Symbol("x", real=True)
         f = sympy.tanh(x) if fn == "tanh" else _sig(x)
-        a, b = sympy.limit(f, x, -sympy.oo), sympy.limit(f, x, sympy.oo)
-        mono = sympy.simplify(sympy.diff(f, x)).is_positive
+        lo, hi = sympy.limit(f, x, -sympy.oo), sympy.limit(f, x, sympy.oo)
+        rng = Interval(lo, hi, True, True)
+        name = r"\tanh" if fn == "tanh" else r"\sigma"
+        return Derivation(
+            rng,
+            (
+                Step(
+                    f"{fn} increases strictly (its derivative is positive), so its values lie strictly between its "
+                    "limits at −∞ and +∞, which it never reaches:",
+                    rf"\lim_{{x\to-\infty}} {name}(x) = {sympy.latex(lo)},\quad \lim_{{x\to\infty}} {name}(x) = "
+                    rf"{sympy.latex(hi)}",
+                ),
+            ),
+            latex=rng.latex(),
+        )
+
+    def symbolic(claim: Any, ctx: Context) -> Outcome:
+        """Through t = e^{2x} (tanh) or t = e^{-x} (σ), which runs over (0, ∞): a Möbius map of t, monotone, whose
+        values at t = 0 and t → ∞ are the ends, and which reaches neither (t = 0 and t = ∞ are not attained)."""
+        import sympy
+
+        t = sympy.Symbol("t", positive=True)
+        g = (t - 1) / (t + 1) if fn == "tanh" else 1 / (1 + t)
+        ends = sorted([g.subs(t, 0), sympy.limit(g, t, sympy.oo)])
+        monotone = sympy.simplify(sympy.diff(g, t)).is_positive or sympy.simplify(sympy.diff(g, t)).is_negative
+        ok = (
+            bool(monotone)
+            and sympy.simplify(claim.lo - ends[0]) == 0
+            and sympy.simplify(claim.hi - ends[1]) == 0
+            and claim.lo_open
+            and claim.hi_open
+        )
         return Outcome(
-            (a, b) == (lo, hi) and bool(mono),
-            f"limits of {fn} at ±∞ and its derivative's sign",
-            f"limits {a} and {b}, derivative positive: {mono}, so the range is the open interval ({a}, {b})",
+            ok,
+            f"claim vs the image of (0, ∞) under {fn} written in t",
+            f"{fn} = {g} in t ∈ (0, ∞), monotone: ends {ends[0]} and {ends[1]}, neither reached, so "
+            f"({ends[0]}, {ends[1]}); claim {claim}",
         )
 
     def numeric(claim: Any, ctx: Context) -> Outcome:
         import torch
 
-        xs = torch.linspace(-30, 30, 2001, dtype=torch.float64)
+        span = 18 if fn == "tanh" else 30  # float64 rounds tanh and σ to their ends beyond
+        xs = torch.linspace(-span, span, 3601, dtype=torch.float64)
         ys = torch.tanh(xs) if fn == "tanh" else torch.sigmoid(xs)
+        lo, hi = float(claim.lo), float(claim.hi)
         inside = bool(
-            ((ys > lo) | (ys == lo) & (xs.abs() > 18)).all() and ((ys < hi) | (ys == hi) & (xs.abs() > 18)).all()
+            ((ys > lo) if claim.lo_open else (ys >= lo)).all() and ((ys < hi) if claim.hi_open else (ys <= hi)).all()
         )
+        reached_lo, reached_hi = bool((ys == lo).any()), bool((ys == hi).any())
+        close = float(ys.min()) - lo < 1e-12 and hi - float(ys.max()) < 1e-12  # the ends are approached
+        closed_ok = (claim.lo_open or reached_lo) and (claim.hi_open or reached_hi)
         return Outcome(
-            inside and float(ys.min()) - lo < 1e-12 and hi - float(ys.max()) < 1e-12,
-            f"torch.{fn} on [−30, 30]",
-            f"min {float(ys.min()):.3g}, max {float(ys.max()):.3g} (reached only where float64 rounds)",
+            inside and close and closed_ok,
+            f"claim vs torch.{fn} at 3601 points of [−{span}, {span}]",
+            f"values from {float(ys.min()):.15g} to {float(ys.max()):.15g}, ends reached: {reached_lo}, {reached_hi}; "
+            f"claim {claim}",
+            max_error=max(float(ys.min()) - lo, hi - float(ys.max())),
+            tolerance=1e-12,
         )
 
     return Part(
         key,
-        Kind.TEXT,
-        lambda: Derivation(
-            f"({lo}, {hi})",
-            (Step(f"{fn} increases strictly from {lo} to {hi} without reaching them.", f"({lo}, {hi})"),),
-        ),
-        (checks.symbolic("limits and monotonicity", symbolic), checks.torch_check("values in torch", numeric)),
+        Kind.INTERVAL,
+        derive,
+        (checks.symbolic("image of (0, ∞) in t", symbolic), checks.torch_check("values in torch", numeric)),
+        note="An interval with its ends: written '(-1, 1)', '[0, 1)' and so on.",
     )
 
 
@@ -302,13 +341,33 @@ PROBLEMS = [
         topics=("identities",),
         parts=(
             Part(
+                "exact_reconstruction",
+                Kind.BOOL,
+                lambda: Derivation(
+                    True,
+                    stated=True,
+                    steps=(
+                        Step(
+                            "L_k = G_k − U(G_{k+1}), so G_k = U(G_{k+1}) + L_k; from the top down this telescopes to "
+                            "G_0, whatever the blur and the upsampling U:",
+                            r"G_0 = L_0 + U(L_1 + U(\cdots + U(G_L)))",
+                        ),
+                    ),
+                ),
+                (
+                    checks.symbolic("telescoping sum", checks.decision(_q1_symbolic)),
+                    checks.torch_check("torch pyramids", checks.decision(_q1_torch)),
+                ),
+                note="Is I₀ recovered exactly? A yes/no answer; the torch check reports the float64 error.",
+            ),
+            Part(
                 "text",
                 Kind.TEXT,
                 lambda: Derivation(
-                    "L_k = G_k − up(G_{k+1}), so G_k = up(G_{k+1}) + L_k; applying this from the top down telescopes to G_0 exactly, whatever blur and upsampling are used.",
-                    (Step("Telescoping:", r"G_0 = L_0 + U(L_1 + U(\cdots + U(G_L)))"),),
+                    "L_k = G_k − up(G_{k+1}), so G_k = up(G_{k+1}) + L_k; applying this from the top down telescopes "
+                    "to G_0 exactly, whatever blur and upsampling are used."
                 ),
-                (checks.symbolic("telescoping sum", _q1_symbolic), checks.torch_check("torch pyramids", _q1_torch)),
+                (),
             ),
         ),
     ),
@@ -321,16 +380,36 @@ PROBLEMS = [
         topics=("identities",),
         parts=(
             Part(
+                "one_affine_layer",
+                Kind.BOOL,
+                lambda: Derivation(
+                    True,
+                    stated=True,
+                    steps=(
+                        Step(
+                            "Two layers:",
+                            r"W_2(W_1x + b_1) + b_2 = (W_2W_1)x + (W_2b_1 + b_2)",
+                        ),
+                        Step(
+                            "and by induction",
+                            r"W^* = W_n \cdots W_1,\quad b^* = \sum_{k=1}^{n} W_n \cdots W_{k+1}\, b_k",
+                        ),
+                    ),
+                ),
+                (
+                    checks.symbolic("symbolic matrices, 2 and 3 layers", checks.decision(_q2_symbolic)),
+                    checks.torch_check("nn.Sequential of nn.Linear", checks.decision(_q2_torch)),
+                ),
+                note="Is the stack one affine layer? A yes/no answer; W* and b* are in the derivation.",
+            ),
+            Part(
                 "text",
                 Kind.TEXT,
                 lambda: Derivation(
-                    "W* = W_n ⋯ W_1 and b* = Σ_k W_n ⋯ W_{k+1} b_k (b_n last): the composition is affine, so depth adds no expressive power without non-linearities.",
-                    (Step("Two layers:", r"W_2(W_1x + b_1) + b_2 = (W_2W_1)x + (W_2b_1 + b_2)"),),
+                    "W* = W_n ⋯ W_1 and b* = Σ_k W_n ⋯ W_{k+1} b_k (b_n last): the composition is affine, so depth adds "
+                    "no expressive power without non-linearities."
                 ),
-                (
-                    checks.symbolic("symbolic matrices, 2 and 3 layers", _q2_symbolic),
-                    checks.torch_check("nn.Sequential of nn.Linear", _q2_torch),
-                ),
+                (),
             ),
         ),
     ),
@@ -359,8 +438,8 @@ PROBLEMS = [
         source=f"{SEED}, question 7",
         topics=("identities",),
         parts=(
-            _range_part("tanh_range", "tanh", -1, 1),
-            _range_part("sigmoid_range", "sigmoid", 0, 1),
+            _range_part("tanh_range", "tanh"),
+            _range_part("sigmoid_range", "sigmoid"),
             Part(
                 "dtanh",
                 Kind.EXPR,

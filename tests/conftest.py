@@ -28,3 +28,9 @@ def run_output(bank):
     from verify.runner import run
 
     return run(bank.problems)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _listing_cache(tmp_path_factory):
+    """The bank's cached listing (verify.index) goes to a folder of the test session's own."""
+    os.environ["VERIFY_CACHE"] = str(tmp_path_factory.mktemp("verify-cache"))

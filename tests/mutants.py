@@ -59,6 +59,21 @@ def mutants(kind: Kind, value: Any) -> list[tuple[str, Any]]:
         return [("an extra member", frozenset({*members, extra})), ("a wrong member", frozenset({extra}))]
     if kind is Kind.BOOL:
         return [("negated", not value)]
+    if kind is Kind.INTERVAL:
+        from verify.answers.structured import Interval
+
+        return [
+            ("closed ends", Interval(value.lo, value.hi, False, False)),
+            ("upper end off by one", Interval(value.lo, value.hi + 1, value.lo_open, value.hi_open)),
+            ("lower end off by one", Interval(value.lo - 1, value.hi, value.lo_open, value.hi_open)),
+        ]
+    if kind is Kind.FACTORS:
+        return [
+            ("padding named as a factor", frozenset({*value, "padding"})),
+            ("an activation named as a factor", frozenset({*value, "activation"})),
+            ("fewer than asked", frozenset(sorted(value)[:2])),
+            ("a name the bank does not know", frozenset({*sorted(value)[:3], "learning rate"})),
+        ]
     if kind is Kind.NETWORK:
         w = copy.deepcopy(value)
         w["w"][0] = w["w"][0] + 1

@@ -14,6 +14,7 @@ from verify.answers.parse import AnswerError, SymbolTable, parse_math
 from verify.cli import main
 
 FIX = Path(__file__).parent / "fixtures"
+WRITEUPS = Path(__file__).parent.parent / "problems" / "writeups"  # the source write-ups' answers
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -28,7 +29,16 @@ def verdicts(bank, path):
 
 # ---- the write-ups -----------------------------------------------------------------------------------------------
 
-WRONG_CPEN = {("cpen455-hw2/2.6", "Y"), ("cpen455-hw2/3.3b", "X_hat"), ("cpen455-hw2/7", "H4"), ("cpen455-hw2/7", "H5")}
+WRONG_CPEN = {
+    ("cpen455-hw2/2.4", "H2"),  # weights + biases where the question asks for the biases
+    ("cpen455-hw2/2.4", "H3"),
+    ("cpen455-hw2/2.4", "H4"),
+    ("cpen455-hw2/2.4", "Y"),
+    ("cpen455-hw2/2.6", "Y"),
+    ("cpen455-hw2/3.3b", "X_hat"),
+    ("cpen455-hw2/7", "H4"),
+    ("cpen455-hw2/7", "H5"),
+}
 WRONG_CSC413 = {
     ("csc413-a2/1.2.1", "grad_w0"),
     ("csc413-a2/1.2.1", "w1"),
@@ -39,10 +49,15 @@ WRONG_CSC413 = {
 
 @pytest.mark.parametrize(
     ("name", "wrong"),
-    [("cpen455_student.toml", WRONG_CPEN), ("csc413_student.toml", WRONG_CSC413), ("csc420_student.toml", set())],
+    [
+        ("cpen455-hw2.toml", WRONG_CPEN),
+        ("csc413-a2.toml", WRONG_CSC413),
+        ("csc420-a2.toml", set()),
+        ("vu-dl-a3.toml", {("vu-dl-a3/conv", "out_size")}),
+    ],
 )
 def test_write_up_answers_get_a_careful_graders_verdicts(bank, name, wrong):
-    got = verdicts(bank, FIX / name)
+    got = verdicts(bank, WRITEUPS / name)
     for key, v in got.items():
         expected = "incorrect" if key in wrong else "correct"
         assert v.verdict == expected, (key, v.verdict, v.parsed, v.evidence)
@@ -50,12 +65,12 @@ def test_write_up_answers_get_a_careful_graders_verdicts(bank, name, wrong):
 
 
 def test_wrong_answers_carry_evidence_and_diagnosis(bank):
-    got = verdicts(bank, FIX / "cpen455_student.toml")
-    assert "whole input" in got[("cpen455-hw2/2.6", "Y")].evidence
+    got = verdicts(bank, WRITEUPS / "cpen455-hw2.toml")
+    assert "fully connected unit reads 512" in got[("cpen455-hw2/2.6", "Y")].evidence
     stride = got[("cpen455-hw2/3.3b", "X_hat")]
     assert "5×5 matrix, expected 6×6" in stride.evidence and "stride" in stride.diagnosis
     assert "13–17" in got[("cpen455-hw2/7", "H4")].evidence
-    rms = verdicts(bank, FIX / "csc413_student.toml")[("csc413-a2/1.2.1", "grad_w0")]
+    rms = verdicts(bank, WRITEUPS / "csc413-a2.toml")[("csc413-a2/1.2.1", "grad_w0")]
     assert "-8" in rms.evidence or "−8" in rms.evidence
 
 
@@ -144,6 +159,33 @@ def test_a_wrong_count_is_diagnosed_by_the_convention_it_matches(bank, given, na
         ("csc413-a2/2.1.2", "backward_memory", "O(t^2)", "incorrect"),
         ("cpen455-hw2/1.1", "separable", True, "incorrect"),
         ("csc413-a2/1.2.2", "text", "anything", "ungraded"),
+        # structured answers to questions that are mostly explained in words
+        ("csc420-a2/q7", "tanh_range", "(-1, 1)", "correct"),
+        ("csc420-a2/q7", "tanh_range", r"\left( -1 , 1 \right)", "correct"),
+        ("csc420-a2/q7", "tanh_range", "[-1, 1]", "incorrect"),
+        ("csc420-a2/q7", "sigmoid_range", "(0, 1)", "correct"),
+        ("csc420-a2/q7", "sigmoid_range", "(0, \\infty)", "incorrect"),
+        ("csc420-a2/q7", "sigmoid_range", "0 to 1", "unparsable"),
+        ("csc420-a2/q7", "sigmoid_range", "(0, __import__)", "unparsable"),
+        ("csc413-a2/3.3", "factors", "filter size, stride, number of layers", "correct"),
+        ("csc413-a2/3.3", "factors", ["dilation", "pooling", "kernel size", "depth"], "correct"),
+        ("csc413-a2/3.3", "factors", "kernel size, stride", "incorrect"),  # the question asks for three
+        ("csc413-a2/3.3", "factors", "kernel size, stride, padding", "incorrect"),  # padding leaves it unchanged
+        ("csc413-a2/3.3", "factors", "kernel size, stride, learning rate", "incorrect"),
+        ("csc413-a2/1.2.2", "like_rmsprop", "yes", "correct"),
+        ("csc413-a2/2.3.3", "equivalent", True, "incorrect"),
+        ("csc420-a2/q1", "exact_reconstruction", True, "correct"),
+        ("csc420-a2/q2", "one_affine_layer", False, "incorrect"),
+        ("cpen455-hw2/2.5", "affine_params", "2C", "correct"),
+        ("cpen455-hw2/2.5", "affine_params", "C", "incorrect"),
+        # the question as asked: 2.4 counts each layer's biases; 4.3 accepts BatchNorm-inclusive counts
+        ("cpen455-hw2/2.4", "H1", 128, "correct"),
+        ("cpen455-hw2/2.4", "H1", 9728, "incorrect"),
+        ("cpen455-hw2/2.4", "total", 397434, "correct"),
+        ("csc413-a2/4.3", "outputs", "3520 NF + 4352 NC", "correct"),
+        ("csc413-a2/4.3", "outputs", "2880 NF + 3328 NC", "correct"),
+        ("csc413-a2/4.3", "weights", "k^2 (NIC NF + 4 NF^2 + NF NC + NC^2) + 8 NF + 2 NC", "correct"),
+        ("csc413-a2/4.3", "outputs", "3520 NF + 4353 NC", "incorrect"),
         ("cpen455-hw2/3.1", "H_oot", "1", "unknown"),
         ("no/such", "x", "1", "unknown"),
         ("cpen455-hw2/3.1", "H_out", "floor((H+2P-K)/S", "unparsable"),
@@ -312,7 +354,7 @@ def test_wrong_toml_types_are_graded_not_crashed(bank, tmp_path):
 
 def test_check_json_report_and_exit_codes(capsys, tmp_path):
     report = tmp_path / "r.md"
-    assert main(["check", str(FIX / "cpen455_student.toml"), "--json", "--report", str(report)]) == 1
+    assert main(["check", str(WRITEUPS / "cpen455-hw2.toml"), "--json", "--report", str(report)]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert set(doc["answers"][0]) == {
         "id",
@@ -370,3 +412,23 @@ def test_no_eval_in_answer_code():
 def teardown_module():
     SENTINEL.unlink(missing_ok=True)
     os.environ.pop("VERIFY_TEST", None)
+
+
+def test_structured_answers_are_read_without_evaluation():
+    import sympy
+
+    from verify.answers.parse import SymbolTable
+    from verify.answers.structured import Interval, StructuredError, read_factors, read_interval
+
+    table = SymbolTable({}, {})
+    assert read_interval(r"\left[0, \infty\right)", table) == Interval(sympy.Integer(0), sympy.oo, False, True)
+    assert read_interval("(-1/2, 1]", table) == Interval(sympy.Rational(-1, 2), sympy.Integer(1), True, False)
+    for bad in ("(1, 2", "1, 2", "(x, 1)", "(" + "9" * 300 + ", 1)", "(exec('1'), 1)", 7):
+        with pytest.raises(StructuredError):
+            read_interval(bad, table)
+    assert read_factors("Filter size; the stride and the number of layers") == {"kernel size", "stride", "depth"}
+    assert read_factors(["dilated convolutions", "max pooling", "zero padding"]) == {"dilation", "pooling", "padding"}
+    with pytest.raises(StructuredError):
+        read_factors(", ,")
+    with pytest.raises(StructuredError):
+        read_factors([f"f{i}" for i in range(50)])

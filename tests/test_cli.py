@@ -39,12 +39,12 @@ def test_usage_errors_are_one_line_exit_2(capsys, args, message):
 
 
 def test_an_internal_fault_is_one_line_exit_1(capsys, monkeypatch):
-    import verify.cli
+    import verify.index
 
     def broken(*args, **kwargs):
         raise RuntimeError("something inside broke\nsecond line")
 
-    monkeypatch.setattr(verify.cli, "_bank", broken)
+    monkeypatch.setattr(verify.index, "listing", broken)
     assert main(["list"]) == 1
     err = capsys.readouterr().err
     assert err == "verify: internal error: RuntimeError: something inside broke\n"

@@ -18,12 +18,21 @@ def _cases():
 
 
 @pytest.mark.parametrize(("problem_id", "key"), list(_cases()))
-def test_every_check_fails_on_every_mutant(bank, run_output, problem_id, key):
+def test_every_check_fails_on_every_mutant(bank, problem_id, key):
+    """Self-contained per part (a mutation-testing run selects these by the code they reach): the reference passes
+    every check, under the convention its derivation names where the part accepts others; every mutant fails."""
+    from verify.runner import derive
+
     part = bank.get(problem_id).part(key)
     if part.kind is Kind.TEXT:
-        pytest.skip("text parts are explanations, never graded: their checks verify the facts the text states")
-    derivation = run_output.derivations[(problem_id, key)]
+        pytest.skip("text parts are explanations, never graded")
+    derivation = derive(part)
     reference = derivation.answer
+    for check in part.checks:
+        result = run_check(check, reference, Context())
+        assert result.status is Status.PASS, (problem_id, key, check.name, result.evidence)
+        if derivation.accepted:
+            assert result.evidence.startswith(f"under '{derivation.convention}':"), (check.name, result.evidence)
     accepted = [value for _, value in derivation.accepted]
     for name, wrong in mutants(part.kind, reference):
         if any(wrong == value for value in accepted):
@@ -165,3 +174,89 @@ def test_named_count_slips_fail(bank, problem_id, key, wrong, why):
     part = bank.get(problem_id).part(key)
     for check in part.checks:
         assert run_check(check, wrong, Context()).status is Status.FAIL, (why, check.name)
+
+
+def test_every_convention_is_confirmed_under_its_own_name(bank, run_output):
+    """The reference of an open-convention part passes every check under the convention its derivation names, and
+    each accepted value under its own: a reference that is another convention's value is caught."""
+    from verify.confirm import conventions
+
+    rows = conventions(list(bank.problems), run_output)
+    assert {r.problem for r in rows} >= {"cpen455-hw2/6", "csc413-a2/3.2", "csc420-a2/q4", "csc413-a2/4.3"}
+    bad = [(r.problem, r.part, r.convention, r.detail) for r in rows if not r.confirmed]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize(
+    ("problem_id", "key", "swap"),
+    [
+        ("cpen455-hw2/6", "ops_vanilla", "FLOPs = 2·MACs"),
+        ("cpen455-hw2/6", "ops_separable", "FLOPs = 2·MACs"),
+        ("csc420-a2/q4", "flops_no_bias", "FLOPs = 2·MACs"),
+        ("csc413-a2/3.2", "cnn_neurons", "pooling outputs left out"),
+        ("csc413-a2/3.2", "fcnn_neurons", "pooling outputs left out"),
+    ],
+)
+def test_a_reference_under_another_convention_is_not_confirmed(bank, problem_id, key, swap):
+    """The bank mutated so that the reference is another convention's value (the note unchanged): not confirmed."""
+    from dataclasses import replace
+
+    from verify.confirm import conventions
+    from verify.runner import run
+
+    problem = bank.get(problem_id)
+    part = problem.part(key)
+    good = part.derive()
+    value = dict(good.accepted)[swap]
+    mutated = replace(part, derive=lambda: replace(good, answer=value))
+    p2 = replace(problem, parts=(mutated,))
+    rows = conventions([p2], run([p2]))
+    ref = next(r for r in rows if r.reference)
+    assert not ref.confirmed, ref
+
+
+@pytest.mark.parametrize(
+    ("target", "parts"),
+    [
+        (
+            "verify.count.receptive.propagate",
+            [("cpen455-hw2/2.6", k) for k in ("H1", "H5", "Y")] + [("cpen455-hw2/7", k) for k in ("H4", "Y")],
+        ),
+        ("verify.arith.exact.correlate2d", [("cpen455-hw2/4.1", "Y")]),
+        (
+            "verify.conv_parts.chain_shapes",
+            [("cpen455-hw2/2.2", "H5"), ("cpen455-hw2/2.3", "Y"), ("vu-dl-a3/q10", "out_8ch")],
+        ),
+        ("sympy.diff", [("csc413-a2/1.2.1", "grad_w0")]),
+    ],
+)
+def test_checks_do_not_call_the_code_that_derived_the_reference(bank, monkeypatch, target, parts):
+    """The derivation's helper is broken after the reference is derived: every check still reaches its verdict on
+    the reference and on a wrong value, so none of them calls it."""
+    import importlib
+
+    from verify.runner import derive
+
+    refs = {(pid, key): derive(bank.get(pid).part(key)).answer for pid, key in parts}
+    module, name = target.rsplit(".", 1)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"{target} called by a check")
+
+    monkeypatch.setattr(importlib.import_module(module), name, broken)
+    for (pid, key), ref in refs.items():
+        part = bank.get(pid).part(key)
+        for check in part.checks:
+            result = run_check(check, ref, Context())
+            assert result.status is Status.PASS, (pid, key, check.name, result.evidence)
+            wrong = mutants(part.kind, ref)[0][1]
+            assert run_check(check, wrong, Context()).status is Status.FAIL, (pid, key, check.name)
+
+
+@pytest.mark.parametrize("problem_id", ["cpen455-hw2/2.6", "cpen455-hw2/7"])
+@pytest.mark.parametrize("wrong", [511, 513, 29])
+def test_a_fully_connected_units_field_is_measured_not_stated(bank, problem_id, wrong):
+    part = bank.get(problem_id).part("Y")
+    for check in part.checks:
+        result = run_check(check, wrong, Context())
+        assert result.status is Status.FAIL and "512" in result.evidence, (check.name, result.evidence)

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from verify.report.markdown import HEADER_PREFIX, cell, render, write_atomic, write_report
+from verify.model import Kind
+from verify.report.markdown import HEADER_PREFIX, cell, render, short, write_atomic, write_report
 from verify.runner import run
 
 
@@ -35,7 +36,9 @@ def test_every_part_has_answer_derivation_and_both_kinds_of_check(bank, run_outp
         section = text.split(f"## {p.id}\n", 1)[1].split("\n## ", 1)[0]
         for part in p.parts:
             assert f"### `{part.key}`" in section
-        assert section.count("**Reference answer:** $") == len(p.parts)
+        graded = [part for part in p.parts if part.kind is not Kind.TEXT]
+        assert section.count("**Reference answer:** $") == len(graded)
+        assert section.count("**Explained, not graded:**") == len(p.parts) - len(graded)
         assert "| symbolic |" in section and "| torch |" in section
     assert "nn.ConvTranspose2d" in text and "F.conv_transpose2d(stride=2, padding=1, output_padding=1)" in text
     assert "![" in text  # the XOR loss curves
@@ -57,3 +60,34 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
 
 def test_cells_escape_markdown():
     assert cell("a | b\n<script>") == "a \\| b &lt;script&gt;"
+
+
+def test_evidence_cells_are_short_and_notes_are_not_repeated(bank, run_output):
+    text = render(list(bank.problems), run_output, "<!-- generated x -->", lambda f: f"figures/{f.name}.png")
+    cells = [c for line in text.splitlines() if line.startswith("| ") for c in line.split(" | ")]
+    assert max(len(c) for c in cells) < 700  # the write-up table's matrices are the widest
+    for p in bank.problems:
+        section = text.split(f"## {p.id}\n", 1)[1].split("\n## ", 1)[0]
+        for part in p.parts:
+            if part.note:
+                assert section.count(f"*{part.note}*") == 1, (p.id, part.note)
+    assert "r_l = r_{l-1} + (k_l - 1)" in text  # receptive fields show the recursion
+
+
+def test_short_evidence_replaces_tensors_by_their_size():
+    long = "F.conv2d gives [" + ", ".join(str(i) for i in range(400)) + "]; largest difference 0.0e+00"
+    assert short(long) == "F.conv2d gives [400 values]; largest difference 0.0e+00"
+    assert short("x" * 1000).endswith("…") and len(short("x" * 1000)) <= 280
+
+
+def test_the_report_says_where_each_write_up_disagrees(bank, run_output):
+    from verify.report.writeups import grade
+
+    graded = grade(list(bank.problems))
+    assert {w.name for w, _ in graded} == {"cpen455-hw2", "csc413-a2", "csc420-a2", "vu-dl-a3"}
+    text = render(list(bank.problems), run_output, "<!-- generated x -->", lambda f: f"figures/{f.name}.png", graded)
+    section = text.split("## Where the source write-ups disagree", 1)[1].split("\n---", 1)[0]
+    for row in ("`grad_w0`", "`k4_final_padding`", "`forward_memory`", "`X_hat`", "`out_size`"):
+        assert row in section, row
+    assert section.count("[cpen455-hw2/7]") == 2 and section.count("[cpen455-hw2/2.6]") == 1
+    assert "`H1`" not in section  # 2.4's H1 = 128 is the bias count the question asks for

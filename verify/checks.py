@@ -26,8 +26,8 @@ def symbolic(name: str, fn: CheckFn) -> Check:
     return Check(name=name, method=Method.SYMBOLIC, fn=fn)
 
 
-def torch_check(name: str, fn: CheckFn, uses_device: bool = False) -> Check:
-    return Check(name=name, method=Method.TORCH, fn=fn, uses_device=uses_device)
+def torch_check(name: str, fn: CheckFn, uses_device: bool = False, threads: int = 1) -> Check:
+    return Check(name=name, method=Method.TORCH, fn=fn, uses_device=uses_device, threads=threads)
 
 
 def fmt(value: Any) -> str:
@@ -51,6 +51,7 @@ def exact(claim: Any, truth: Any, how: str, what: str = "") -> Outcome:
         ok=ok,
         compared=f"claim vs {what or how}",
         evidence=f"{how} gives {fmt(truth)} {rel} claim {fmt(claim)}",
+        value=numbers(truth),
     )
 
 
@@ -63,9 +64,31 @@ def under_conventions(conventions: Sequence[str], check_for: Callable[[str], Che
         for c in conventions:
             o = check_for(c)(claim, ctx)
             if o.ok:
-                return Outcome(True, o.compared, f"under '{c}': {o.evidence}", o.max_error, o.tolerance, o.figures)
+                return Outcome(
+                    True, o.compared, f"under '{c}': {o.evidence}", o.max_error, o.tolerance, o.figures, o.value
+                )
             failed.append(f"under '{c}': {o.evidence}")
         return Outcome(False, f"claim vs each of {len(conventions)} conventions", "; ".join(failed))
+
+    return fn
+
+
+def decision(finding: CheckFn, yes_when_found: bool = True) -> CheckFn:
+    """A check of a yes/no claim: ``finding`` computes whether something holds (its Outcome's ``ok``), and the claim
+    must be that answer (or its negation, when the question asks the opposite)."""
+
+    def fn(claim: Any, ctx: Context) -> Outcome:
+        o = finding(claim, ctx)
+        truth = o.ok if yes_when_found else not o.ok
+        ok = isinstance(claim, bool) and claim is truth
+        return Outcome(
+            ok,
+            f"claim vs {o.compared}",
+            f"{'yes' if truth else 'no'}, computed: {o.evidence}; claim {fmt(claim).lower()}",
+            o.max_error,
+            o.tolerance,
+            o.figures,
+        )
 
     return fn
 
@@ -78,6 +101,19 @@ def _normal(v: Any) -> Any:
     if hasattr(v, "is_Integer") and v.is_Integer:
         return int(v)
     return v
+
+
+def numbers(value: Any) -> tuple[float, ...] | None:
+    """A value's numbers, flattened (tensors, arrays, nested lists, ints, floats), or None when it has none."""
+    import numpy as np
+
+    if isinstance(value, (str, bytes, set, frozenset, dict)) or value is None:
+        return None
+    try:
+        array = np.asarray(_to_numpy(value), dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return tuple(float(v) for v in array.ravel()) if array.size else None
 
 
 def close(claim: Any, truth: Any, tol: float, how: str) -> Outcome:
@@ -101,6 +137,7 @@ def close(claim: Any, truth: Any, tol: float, how: str) -> Outcome:
         evidence=f"{how} gives {fmt(b.round(12).tolist())}; largest difference {err:.1e} (tolerance {tol:.0e})",
         max_error=err,
         tolerance=tol,
+        value=tuple(float(v) for v in b.ravel()),
     )
 
 
@@ -190,8 +227,10 @@ __all__ = [
     "Outcome",
     "at_points",
     "close",
+    "decision",
     "exact",
     "fmt",
+    "numbers",
     "random_configs",
     "sweep",
     "symbolic",

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from verify import VerifyError, __version__
-from verify.model import Problem, Result, Status
+from verify.model import Kind, Problem, Result, Status
 from verify.registry import Bank, load_bank
 
 app = typer.Typer(
@@ -23,12 +23,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rendering it with rich costs more than the rest of `verify --help`
 )
 
 
 class Device(StrEnum):
     cpu = "cpu"
     cuda = "cuda"
+    both = "both"  # cpu, and the checks that follow --device again on cuda: a parity table in the report
 
 
 BankOpt = Annotated[
@@ -39,7 +41,22 @@ BankOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for machines instead of tables.")]
 DeviceOpt = Annotated[
-    Device, typer.Option("--device", help="Where torch checks run; cuda checks skip where there is no GPU.")
+    Device,
+    typer.Option(
+        "--device",
+        help="Where torch checks run; cuda checks skip where there is no GPU. both: cpu, and the checks that follow "
+        "the device again on cuda, compared in a parity table.",
+    ),
+]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        min=1,
+        max=256,
+        help="Worker processes for the problems (default: the machine's cores; 1 runs them in this process).",
+        show_default=False,
+    ),
 ]
 LimitOpt = Annotated[
     float, typer.Option("--time-limit", min=0.1, help="Seconds one check may run before it counts as an error.")
@@ -78,33 +95,54 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """List the bank: ids, parts with their answer kinds, and topics."""
-    b = _bank(bank)
-    if topic and topic not in b.topics():
-        raise VerifyError(f"no topic '{topic}' (topics: {', '.join(b.topics())})")
-    problems = b.select(topic=topic)
+    list_bank(topic, bank, as_json)
+
+
+def list_bank(topic: str | None, bank: list[Path] | None, as_json: bool) -> None:
+    from verify.index import listing
+
+    problems = listing(bank or [])
+    topics = sorted({t for p in problems for t in p["topics"]})
+    if topic and topic not in topics:
+        raise VerifyError(f"no topic '{topic}' (topics: {', '.join(topics)})")
+    problems = [p for p in problems if not topic or topic in p["topics"]]
     if as_json:
-        print(json.dumps({"problems": [_problem_json(p) for p in problems]}, indent=2, ensure_ascii=False))
+        print(json.dumps({"problems": problems}, indent=2, ensure_ascii=False))
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(problems)} problems, {sum(len(p.parts) for p in problems)} parts")
+    table = Table(title=f"{len(problems)} problems, {sum(len(p['parts']) for p in problems)} parts")
     table.add_column("id", style="bold")
     table.add_column("parts (kind)")
     table.add_column("topics")
     table.add_column("title")
     for p in problems:
-        table.add_row(p.id, ", ".join(f"{x.key} ({x.kind})" for x in p.parts), ", ".join(p.topics), p.title)
+        parts = ", ".join(f"{x['key']} ({x['kind']})" for x in p["parts"])
+        table.add_row(p["id"], parts, ", ".join(p["topics"]), p["title"])
     _console().print(table)
 
 
-def _problem_json(p: Problem) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "title": p.title,
-        "source": p.source,
-        "topics": list(p.topics),
-        "parts": [{"key": x.key, "kind": str(x.kind), "symbols": list(x.symbols)} for x in p.parts],
-    }
+def _plain_list_args(argv: list[str]) -> dict[str, Any] | None:
+    """`verify list` with only --topic, --bank and --json, read here: typer's option types would import pydantic, which
+    costs more than listing the bank. Anything else (help, a misspelt option) returns None and goes to typer."""
+    if not argv or argv[0] != "list":
+        return None
+    found: dict[str, Any] = {"topic": None, "bank": [], "as_json": False}
+    rest = argv[1:]
+    while rest:
+        arg = rest.pop(0)
+        name, eq, value = arg.partition("=")
+        if arg == "--json":
+            found["as_json"] = True
+        elif name in ("--topic", "--bank") and (eq or rest):
+            value = value if eq else rest.pop(0)
+            if name == "--topic":
+                found["topic"] = value
+            else:
+                found["bank"].append(Path(value))
+        else:
+            return None
+    return found
 
 
 @app.command("show")
@@ -114,6 +152,7 @@ def show_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one problem: statement, reference answers, derivation steps and the checks that verify them."""
+    from verify.index import entry
     from verify.runner import derive
     from verify.symbolic import latex
 
@@ -128,13 +167,17 @@ def show_cmd(
                 "answer": _plain(d.answer),
                 "latex": d.latex or latex(d.answer),
                 "note": part.note,
+                "graded": part.kind is not Kind.TEXT,  # an explanation is shown, never graded
+                "stated": d.stated,
+                "convention": d.convention,
                 "accepted": [{"convention": c, "answer": _plain(v)} for c, v in d.accepted],
                 "steps": [{"text": s.text, "latex": s.latex} for s in d.steps],
                 "checks": [{"name": c.name, "method": str(c.method)} for c in part.checks],
             }
         )
     if as_json:
-        print(json.dumps({**_problem_json(p), "statement": p.statement, "parts": parts}, indent=2, ensure_ascii=False))
+        doc = {**entry(p), "statement": p.statement, "parts": parts}
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
         return
     from rich.markup import escape
     from rich.panel import Panel
@@ -142,8 +185,15 @@ def show_cmd(
     con = _console()
     con.print(Panel(escape(p.statement), title=f"[bold]{p.id}[/] — {escape(p.title)}", subtitle=escape(p.source)))
     for doc in parts:
+        if not doc["graded"]:
+            con.print(f"\n[bold]{doc['key']}[/] (explained, not graded): {escape(str(doc['answer']))}")
+            continue
         con.print(f"\n[bold]{doc['key']}[/] ({doc['kind']}) = [green]{escape(str(doc['answer']))}[/]")
         con.print(f"  LaTeX: {escape(doc['latex'])}")
+        if doc["stated"]:
+            con.print("  [dim]stated by the bank, confirmed by the checks below[/]")
+        if doc["convention"]:
+            con.print(f"  under the convention '{escape(doc['convention'])}'")
         if doc["note"]:
             con.print(f"  [dim]{escape(doc['note'])}[/]")
         for alt in doc["accepted"]:
@@ -168,12 +218,19 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _execute(problems: list[Problem], device: Device, limit: float, as_json: bool) -> Any:
+def _execute(
+    problems: list[Problem], device: Device, limit: float, as_json: bool, jobs: int | None, report: Path | None
+) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from verify.model import Context
+    from verify.parallel import default_jobs, run_parallel
+    from verify.report.markdown import figure_folder
     from verify.runner import run
 
+    ctx = Context(device="cpu" if device is Device.both else device.value)
+    compare_on = "cuda" if device is Device.both else None
+    workers = min(jobs or default_jobs(), len(problems))
     total = sum(len(part.checks) for p in problems for part in p.parts)
     with Progress(
         TextColumn("[bold]checking"),
@@ -183,14 +240,18 @@ def _execute(problems: list[Problem], device: Device, limit: float, as_json: boo
         TextColumn("{task.description}"),
         console=_console(stderr=True),
         transient=True,
-        disable=as_json,
+        disable=as_json or not sys.stderr.isatty(),
+        auto_refresh=False,  # no drawing thread: workers are forked from this process, and must not inherit its locks
     ) as progress:
         task = progress.add_task("", total=total)
 
         def tick(r: Result) -> None:
-            progress.update(task, advance=1, description=f"{r.problem} {r.part}")
+            progress.update(task, advance=1, description=f"{r.problem} {r.part}", refresh=True)
 
-        return run(problems, Context(device=device.value), limit=limit, on_result=tick)
+        if workers > 1:
+            folder = figure_folder(report) if report is not None else None
+            return run_parallel(problems, ctx, limit, workers, tick, compare_on, folder)
+        return run(problems, ctx, limit=limit, on_result=tick, compare_on=compare_on)
 
 
 def _finish(problems: list[Problem], out: Any, as_json: bool, report: Path | None) -> None:
@@ -232,10 +293,12 @@ def _print_summary(problems: list[Problem], out: Any, report: Path | None) -> No
         )
     con = _console()
     con.print(table)
-    for r in out.results:
+    for r in [*out.results, *(other for _, other in out.parity)]:
         if r.status in (Status.FAIL, Status.ERROR):
             con.print(
-                f"[{style[r.status]}]{r.status}[/] {r.problem} {r.part} · {escape(r.label)}: {escape(r.evidence)}"
+                f"[{style[r.status]}]{r.status}[/] {r.problem} {r.part} · {escape(r.label)}"
+                + (f" on {r.device}" if r.device not in ("-", "cpu") else "")
+                + f": {escape(r.evidence)}"
             )
     c = out.counts()
     con.print(
@@ -254,10 +317,11 @@ def all_cmd(
     bank: BankOpt = None,
     as_json: JsonOpt = False,
     time_limit: LimitOpt = 60.0,
+    jobs: JobsOpt = None,
 ) -> None:
     """Check every question in the bank and write the markdown report. Exit 0 only if every check passed."""
     problems = list(_bank(bank).problems)
-    _finish(problems, _execute(problems, device, time_limit, as_json), as_json, report)
+    _finish(problems, _execute(problems, device, time_limit, as_json, jobs, report), as_json, report)
 
 
 @app.command("run")
@@ -268,10 +332,11 @@ def run_cmd(
     as_json: JsonOpt = False,
     report: Annotated[Path | None, typer.Option("--report", help="Also write a markdown report of these.")] = None,
     time_limit: LimitOpt = 60.0,
+    jobs: JobsOpt = None,
 ) -> None:
     """Check a subset of the bank by id."""
     problems = _bank(bank).select(ids)
-    _finish(problems, _execute(problems, device, time_limit, as_json), as_json, report)
+    _finish(problems, _execute(problems, device, time_limit, as_json, jobs, report), as_json, report)
 
 
 @app.command("check")
@@ -589,6 +654,10 @@ def _receptive_fields(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: usage errors and VerifyError become one line on stderr and exit 2, never a traceback."""
     try:
+        plain = _plain_list_args(sys.argv[1:] if argv is None else argv)
+        if plain is not None:
+            list_bank(**plain)
+            return 0
         code = app(args=argv, standalone_mode=False, prog_name="verify")
     except typer.Abort:
         print("verify: interrupted", file=sys.stderr)

@@ -332,12 +332,15 @@ def shape_parts(
 
     def windows_for(key: str) -> Callable[[Any, Context], Outcome]:
         def check(claim: Any, ctx: Context) -> Outcome:
-            chain = chain_shapes(layers, input_shape)
+            from verify import routes
+
+            # the input this layer sees, from counting windows layer by layer (not the formula chain being checked)
+            walked = routes.walk_shapes(layers, input_shape)
             i = spec[key]
-            prev = tuple(input_shape) if i == 0 else chain[i - 1][1]
+            prev = tuple(input_shape) if i == 0 else walked[layers[i - 1].name]
             layer = layers[i]
             claim = tuple(int(x) for x in claim)
-            if len(claim) != len(chain[i][1]):
+            if len(claim) != len(walked[key]):
                 return Outcome(False, "claim vs the layer's defining rule", f"claim has {len(claim)} axes")
             if layer.kind in ("conv", "dwconv", "avgpool", "maxpool"):
                 ch_ok = claim[-3] == (prev[-3] if layer.kind in ("avgpool", "maxpool", "dwconv") else layer.out)
@@ -359,7 +362,9 @@ def shape_parts(
                     "claim vs a linear layer's rule (N, F) → (N, out)",
                     f"expected (N, {layer.out}) from {checks.fmt(prev)}, claim {checks.fmt(claim)}",
                 )
-            return Outcome(claim == chain[i][1], "claim vs the layer's rule", f"expected {chain[i][1]}")
+            return Outcome(
+                claim == walked[key], "claim vs the layer's rule", f"expected {walked[key]} from {checks.fmt(prev)}"
+            )
 
         return check
 
@@ -502,8 +507,15 @@ def conv_matrix_part(key: str, x: list[list[int]], w: list[list[int]], s: int = 
         return Derivation(out, tuple(steps))
 
     def zero_inserted(claim: Any, ctx: Context) -> Outcome:
-        kernel = exact.dilate_kernel(w, d)
-        truth = exact.correlate2d(x, kernel, s, p, 1)
+        from verify import routes
+
+        # d − 1 zeros between neighbouring taps, then an undilated convolution through a patch matrix
+        span = d * (len(w) - 1) + 1
+        kernel = [[0] * span for _ in range(span)]
+        for u, row in enumerate(w):
+            for v, value in enumerate(row):
+                kernel[u * d][v * d] = value
+        truth = routes.patch_matrix_conv(x, kernel, s, p, 1)
         return checks.close(
             claim, truth, 0.0, f"an ordinary convolution with the zero-inserted {len(kernel)}×{len(kernel)} kernel"
         )

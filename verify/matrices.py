@@ -16,6 +16,7 @@ from typing import Any
 import sympy
 
 from verify.checks import as_sympy
+from verify.symbolic import rational_zero
 
 n, d = sympy.symbols("n d", integer=True, positive=True)
 SIZES: tuple[tuple[int, int], ...] = ((2, 3), (3, 2), (1, 3), (3, 5))  # (n, d): d > n, d < n, n = 1, ...
@@ -77,26 +78,35 @@ def evaluate(expr: Any, inst: Instance) -> Any:
     missing = {m.name for m in e.atoms(sympy.MatrixSymbol)} - set(inst.matrices)
     if missing:
         raise ValueError(f"no value for {', '.join(sorted(missing))}")
-    # Invert explicit matrices by the adjugate: exact, and much faster than the default on symbolic entries.
-    value = (
-        e.xreplace(mats)
-        .replace(
-            lambda x: isinstance(x, sympy.Inverse),
-            lambda x: sympy.ImmutableMatrix(sympy.Matrix(x.arg.doit()).inv(method="ADJ")),
-        )
-        .doit()
-    )
+    value = e.xreplace(mats).replace(lambda x: isinstance(x, sympy.Inverse), lambda x: inverse(x.arg.doit())).doit()
     if isinstance(value, sympy.MatrixBase):
         value = sympy.ImmutableMatrix(value)
         return value[0, 0] if value.shape == (1, 1) else value
     return value
 
 
+def inverse(matrix: Any) -> Any:
+    """The exact inverse of an explicit matrix: its adjugate over its determinant, refused where that is exactly 0.
+
+    sympy's own inverses decide invertibility with ``det.equals(0)``, which samples the entries numerically and costs
+    far more than the inverse itself on symbolic entries (such as (XXᵀ)⁻¹ of a symbolic X)."""
+    m = sympy.Matrix(matrix)
+    det = m.det(method="berkowitz")
+    if is_zero(det):
+        raise ValueError("the matrix is singular (its determinant is 0)")
+    return sympy.ImmutableMatrix(m.adjugate(method="berkowitz") / det)
+
+
 def is_zero(value: Any) -> bool:
-    """Exactly zero (a matrix entry by entry): rational functions are put over a common denominator first."""
+    """Exactly zero (a matrix entry by entry). Decided in sympy's field of rational functions of the value's generators
+    (sparse polynomial arithmetic, fast) where that can decide; else cancelled and simplified."""
     if isinstance(value, sympy.MatrixBase):
         return all(is_zero(v) for v in value)
-    v = sympy.cancel(as_sympy(value))
+    v = as_sympy(value)
+    decided = rational_zero(v)
+    if decided is not None:
+        return decided
+    v = sympy.cancel(v)
     return v == 0 or sympy.simplify(v) == 0
 
 

@@ -35,7 +35,9 @@ class Kind(StrEnum):
     BIGO = "bigO"
     NETWORK = "network"
     BOOL = "bool"
-    TEXT = "text"
+    INTERVAL = "interval"  # a range of reals with open or closed ends (verify.answers.structured.Interval)
+    FACTORS = "factors"  # named factors (an answer lists some; each must be one, and as many as asked)
+    TEXT = "text"  # an explanation: shown, never graded
 
 
 class Method(StrEnum):
@@ -74,6 +76,12 @@ class Derivation:
     # Where a question leaves a convention open: (convention, value) pairs also accepted besides ``answer`` (which is
     # under the convention the part's note names). The runner puts each through the part's checks as well.
     accepted: tuple[tuple[str, Any], ...] = ()
+    # The convention ``answer`` is under, where ``accepted`` lists others: each check built with
+    # ``checks.under_conventions`` must confirm the reference under this name (and each accepted value under its own).
+    convention: str = ""
+    # The answer is stated by the bank (a construction, a decision, a typed set) rather than computed: the report says
+    # so and names the checks that confirm it.
+    stated: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,7 @@ class Outcome:
     max_error: float | None = None
     tolerance: float | None = None
     figures: tuple[Figure, ...] = ()
+    value: tuple[float, ...] | None = None  # the numbers the independent computation produced, where it has any
 
 
 class Skip(Exception):
@@ -111,6 +120,9 @@ class Check:
     method: Method
     fn: CheckFn
     uses_device: bool = False  # torch work that follows --device (meta-tensor and sympy checks do not)
+    # torch's intra-op threads while this check runs: 1 for the bank's small tensors (a loaded machine then costs wall
+    # time, not spinning CPU); 0 for torch's default, for the rare check whose tensors are large enough to gain.
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -182,6 +194,7 @@ class Result:
     seconds: float
     figures: tuple[Figure, ...] = ()
     convention: str = ""  # set when the claim checked is a value accepted under another convention
+    value: tuple[float, ...] | None = None  # Outcome.value: compared across devices by the parity table
 
     @property
     def label(self) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from verify import VerifyError
-from verify.model import Problem
+from verify.model import Kind, Problem
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*/[A-Za-z0-9._-]+$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -79,7 +79,7 @@ def _validate(problem: Problem, origin: str) -> None:
         if part.key in seen:
             raise VerifyError(f"{origin}: {problem.id} has part '{part.key}' twice")
         seen.add(part.key)
-        if not part.checks:
+        if not part.checks and part.kind is not Kind.TEXT:  # an explanation may stand beside graded parts
             raise VerifyError(f"{origin}: {problem.id}/{part.key} has no checks")
     if not problem.parts:
         raise VerifyError(f"{origin}: {problem.id} has no parts")
@@ -108,6 +108,13 @@ def _load_file(path: Path) -> ModuleType:
     except Exception as exc:  # a broken course file must give one clear line, not a traceback
         raise VerifyError(f"cannot load problem file {path}: {type(exc).__name__}: {exc}") from exc
     return module
+
+
+def builtin_folder() -> Path:
+    """The folder of the built-in bank (the ``problems`` package)."""
+    import problems
+
+    return Path(next(iter(problems.__path__))).resolve()
 
 
 def _builtin_modules() -> Iterable[tuple[ModuleType, str]]:

@@ -2,6 +2,15 @@
 
 A check that raises becomes an ``error`` result with a one-line cause; a check that runs past its time limit becomes an
 ``error`` saying so; either way the run goes on. A derivation that fails turns every check of its part into an error.
+
+A problem runs as a sequence of numbered steps (each part's derivation, then its checks on the reference answer, then on
+each value accepted under another convention); :func:`problem_events` yields what each step found. The serial
+:func:`run` and the worker processes of :mod:`verify.parallel` both apply those events to a :class:`RunOutput` in this
+order, which is why a parallel run's report is the serial one's, byte for byte.
+
+torch's thread pools: the bank's tensors are tiny, so torch checks run with one intra-op thread (a check that gains from
+more declares it with ``Check.threads``) and the inter-op pool is kept to one thread; on a busy machine that costs wall
+time instead of threads spinning against whatever else runs.
 """
 
 from __future__ import annotations
@@ -9,10 +18,11 @@ from __future__ import annotations
 import contextlib
 import random
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from verify.model import Check, Context, Derivation, Method, Outcome, Part, Problem, Result, Skip, Status
@@ -24,11 +34,18 @@ class CheckTimeout(Exception):
     pass
 
 
+# What a step found: ("derived", part key, Derivation), ("derive_failed", part key, cause) or
+# ("result", Result, the same check's Result on the comparison device or None).
+Event = tuple[Any, ...]
+
+
 @dataclass
 class RunOutput:
     results: list[Result] = field(default_factory=list)
     derivations: dict[tuple[str, str], Derivation] = field(default_factory=dict)
     derivation_errors: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (result on the run's device, result of the same check on the comparison device), for checks that follow --device
+    parity: list[tuple[Result, Result]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Status}
@@ -38,7 +55,21 @@ class RunOutput:
 
     @property
     def ok(self) -> bool:
-        return all(r.status in (Status.PASS, Status.SKIP) for r in self.results)
+        """Every check passed or skipped (on the comparison device too), and every derivation was made."""
+        checked = [*self.results, *(other for _, other in self.parity)]
+        return not self.derivation_errors and all(r.status in (Status.PASS, Status.SKIP) for r in checked)
+
+    def add(self, problem_id: str, event: Event) -> None:
+        """Record one step's event (see :func:`problem_events`)."""
+        kind = event[0]
+        if kind == "derived":
+            self.derivations[(problem_id, event[1])] = event[2]
+        elif kind == "derive_failed":
+            self.derivation_errors[(problem_id, event[1])] = event[2]
+        else:
+            self.results.append(event[1])
+            if event[2] is not None:
+                self.parity.append((event[1], event[2]))
 
 
 def one_line(exc: BaseException) -> str:
@@ -67,6 +98,42 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+_torch_default_threads: int | None = None
+
+
+def _torch() -> Any:
+    """torch, imported here the first time the runner needs it, with its inter-op pool kept to one thread."""
+    global _torch_default_threads
+    import torch
+
+    if _torch_default_threads is None:
+        _torch_default_threads = torch.get_num_threads()
+        with contextlib.suppress(RuntimeError):  # refused once inter-op work has started; then it stays as it is
+            torch.set_num_interop_threads(1)
+    return torch
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` (0: torch's default for this machine) inside, restored after.
+
+    A no-op while torch is not imported: a check that imports it on its own is a symbolic one doing light work.
+    """
+    if "torch" not in sys.modules:
+        yield
+        return
+    torch = _torch()
+    previous = torch.get_num_threads()
+    wanted = n if n > 0 else (_torch_default_threads or previous)
+    if wanted != previous:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
 def seed_everything(seed: int, with_torch: bool) -> None:
     random.seed(seed)
     try:
@@ -76,16 +143,13 @@ def seed_everything(seed: int, with_torch: bool) -> None:
     except ImportError:  # pragma: no cover - numpy is a dependency
         pass
     if with_torch:
-        import torch
-
+        torch = _torch()
         torch.manual_seed(seed)
         torch.set_default_dtype(torch.float64)
 
 
 def cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
+    return bool(_torch().cuda.is_available())
 
 
 def run_check(check: Check, claim: Any, ctx: Context, limit: float | None = DEFAULT_TIME_LIMIT) -> Result:
@@ -97,7 +161,7 @@ def run_check(check: Check, claim: Any, ctx: Context, limit: float | None = DEFA
         if check.uses_device and ctx.device == "cuda" and not cuda_available():
             raise Skip("no CUDA device here")
         seed_everything(ctx.seed, with_torch=check.method is Method.TORCH)
-        with time_limit(limit):
+        with time_limit(limit), torch_threads(check.threads):
             outcome = check.fn(claim, ctx)
         if not isinstance(outcome, Outcome):
             raise TypeError(f"check returned {type(outcome).__name__}, not an Outcome")
@@ -119,12 +183,78 @@ def run_check(check: Check, claim: Any, ctx: Context, limit: float | None = DEFA
         device=device,
         seconds=time.perf_counter() - start,
         figures=outcome.figures,
+        value=outcome.value,
     )
 
 
 def derive(part: Part, limit: float | None = DEFAULT_TIME_LIMIT) -> Derivation:
-    with time_limit(limit):
+    with time_limit(limit), torch_threads(1):
         return part.derive()
+
+
+def not_run(
+    problem_id: str, part_key: str, check: Check, why: str, convention: str = "", what: str = "not run"
+) -> Result:
+    """The error result of a check that could not run (its derivation failed, or its worker died under it)."""
+    return Result(
+        problem_id, part_key, check.name, check.method, Status.ERROR, what, why, None, None, "-", 0.0, (), convention
+    )
+
+
+def problem_events(
+    problem: Problem,
+    ctx: Context,
+    limit: float | None = DEFAULT_TIME_LIMIT,
+    compare_on: str | None = None,
+    skip: Collection[int] = (),
+    failed: Collection[str] = (),
+    on_start: Callable[[int, Event], None] | None = None,
+) -> Iterator[tuple[int, Event]]:
+    """Run one problem step by step and yield (step, what it found), in the bank's order.
+
+    ``compare_on``: a second device on which every check that follows --device runs again, for the parity table.
+    ``skip``: steps already accounted for (a worker picking up after one that died); their events are not yielded.
+    ``failed``: parts whose derivation is known to have failed. ``on_start(step, fallback)`` is told of each step before
+    it runs, with the event that stands for it should the process die under it (its evidence left empty).
+    """
+    step = -1
+    for part in problem.parts:
+        key = part.key
+        step += 1
+        derivation: Derivation | None = None
+        cause = ""  # why the derivation failed, where it did
+        if key not in failed:  # derived again after a restart too: the step numbers after it depend on its values
+            if on_start and step not in skip:
+                on_start(step, ("derive_failed", key, ""))
+            try:
+                seed_everything(ctx.seed, with_torch=False)
+                derivation = derive(part, limit)
+            except (Exception, CheckTimeout) as exc:
+                cause = one_line(exc)
+            if step not in skip:
+                yield step, ("derived", key, derivation) if derivation is not None else ("derive_failed", key, cause)
+        error = f"the derivation failed: {cause}" if cause else "the derivation failed"
+        claims = [("", derivation.answer), *derivation.accepted] if derivation is not None else [("", None)]
+        for convention, claim in claims:
+            for check in part.checks:
+                step += 1
+                if step in skip:
+                    continue
+                if derivation is None:
+                    yield step, ("result", not_run(problem.id, key, check, error, convention), None)
+                    continue
+                if on_start:
+                    on_start(
+                        step, ("result", not_run(problem.id, key, check, "", convention, "the check crashed"), None)
+                    )
+                result = replace(
+                    run_check(check, claim, ctx, limit), problem=problem.id, part=key, convention=convention
+                )
+                other = None
+                if compare_on is not None and check.uses_device:
+                    again = run_check(check, claim, replace(ctx, device=compare_on), limit)
+                    other = replace(again, problem=problem.id, part=key, convention=convention)
+                yield step, ("result", result, other)
 
 
 def run(
@@ -132,46 +262,14 @@ def run(
     ctx: Context | None = None,
     limit: float | None = DEFAULT_TIME_LIMIT,
     on_result: Callable[[Result], None] | None = None,
+    compare_on: str | None = None,
 ) -> RunOutput:
-    """Derive every part and run every check; results come in bank order (problem, part, check)."""
+    """Derive every part and run every check in this process; results come in bank order (problem, part, check)."""
     ctx = ctx or Context()
     out = RunOutput()
     for problem in problems:
-        for part in problem.parts:
-            key = (problem.id, part.key)
-            derivation: Derivation | None = None
-            try:
-                seed_everything(ctx.seed, with_torch=False)
-                derivation = derive(part, limit)
-                out.derivations[key] = derivation
-            except (Exception, CheckTimeout) as exc:
-                out.derivation_errors[key] = one_line(exc)
-            for check in part.checks:
-                if derivation is None:
-                    result = Result(
-                        problem.id,
-                        part.key,
-                        check.name,
-                        check.method,
-                        Status.ERROR,
-                        "not run",
-                        f"the derivation failed: {out.derivation_errors[key]}",
-                        None,
-                        None,
-                        "-",
-                        0.0,
-                    )
-                else:
-                    r = run_check(check, derivation.answer, ctx, limit)
-                    result = Result(**{**r.__dict__, "problem": problem.id, "part": part.key})
-                out.results.append(result)
-                if on_result:
-                    on_result(result)
-            for convention, value in derivation.accepted if derivation else ():
-                for check in part.checks:  # a value accepted under another convention is verified the same two ways
-                    r = run_check(check, value, ctx, limit)
-                    result = Result(**{**r.__dict__, "problem": problem.id, "part": part.key, "convention": convention})
-                    out.results.append(result)
-                    if on_result:
-                        on_result(result)
+        for _, event in problem_events(problem, ctx, limit, compare_on):
+            out.add(problem.id, event)
+            if on_result and event[0] == "result":
+                on_result(event[1])
     return out

@@ -1,7 +1,9 @@
 """sympy helpers: comparison by meaning, exact evaluation at points, and LaTeX of the bank's values.
 
-Expressions are compared by meaning, never by form: first ``simplify(a - b) == 0``; where simplify cannot decide (floors,
-modulo, piecewise), by exact evaluation at random points of the symbols' domains (integers for sizes).
+Expressions are compared by meaning, never by form: first as rational functions (exponentials and hyperbolic functions
+written with exp) in sympy's field of rational functions, which proves most identities in milliseconds; then
+``simplify(a - b) == 0``; where neither decides (floors, modulo, piecewise), by exact evaluation at random points of the
+symbols' domains (integers for sizes).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sympy
+from sympy.polys.fields import sfield
 from sympy.printing.latex import LatexPrinter
 
 from verify.checks import as_sympy
@@ -20,7 +23,7 @@ from verify.checks import as_sympy
 @dataclass(frozen=True)
 class Comparison:
     equal: bool
-    method: str  # "simplify" or "random points"
+    method: str  # "rational function", "simplify" or "random points"
     detail: str  # the counterexample when unequal, else how many points were tried
 
 
@@ -54,6 +57,8 @@ def equal(a: Any, b: Any, *, points: int = 60, seed: int = 0, valid: Any = None)
     False
     """
     a, b = as_sympy(a), as_sympy(b)
+    if rational_zero((a - b).rewrite(sympy.exp)):
+        return Comparison(True, "rational function", "the difference is 0 as a rational function")
     try:
         if sympy.simplify(a - b) == 0:
             return Comparison(True, "simplify", "the difference simplifies to 0")
@@ -77,6 +82,26 @@ def equal(a: Any, b: Any, *, points: int = 60, seed: int = 0, valid: Any = None)
     return Comparison(True, "random points", f"equal at {tried} random points")
 
 
+def rational_zero(v: Any) -> bool | None:
+    """Whether ``v`` is 0 as a rational function of its generators (symbols, and any other subexpression such as exp(x)
+    or floor(n/2) as a further unknown), decided by sparse polynomial arithmetic in sympy's field of rational functions.
+
+    True when it is 0 there (then it is 0); False when it is not and every generator is a symbol (independent
+    unknowns); None otherwise (sqrt(2) or exp(x) as a generator may obey relations the field does not know).
+
+    >>> x, y = sympy.symbols("x y")
+    >>> rational_zero(x / (1 + x) + 1 / (1 + x) - 1), rational_zero(x - y), rational_zero(sympy.floor(x) - 1)
+    (True, False, None)
+    """
+    try:
+        field, f = sfield(v)
+    except Exception:  # not a rational function of anything sympy can name
+        return None
+    if f == 0:
+        return True
+    return False if all(isinstance(g, sympy.Symbol) for g in field.symbols) else None
+
+
 def evaluate(expr: Any, values: dict[str, Any]) -> Any:
     """Evaluate a sympy expression exactly at named values (ints stay exact)."""
     expr = as_sympy(expr)
@@ -92,7 +117,7 @@ def latex(value: Any) -> str:
     if isinstance(value, (set, frozenset)):
         if not value:
             return r"\emptyset"
-        return r"\{" + ", ".join(latex(v) for v in sorted(value)) + r"\}"
+        return r"\{" + ", ".join(_text(v) if isinstance(v, str) else latex(v) for v in sorted(value)) + r"\}"
     if isinstance(value, tuple):
         return "(" + ", ".join(latex(v) for v in value) + ")"
     if isinstance(value, list):
@@ -101,6 +126,10 @@ def latex(value: Any) -> str:
         return sympy.latex(sympy.Matrix(value).T)
     if isinstance(value, dict):
         return r",\ ".join(f"{k} = {latex(v)}" for k, v in value.items())
+    if hasattr(value, "latex") and not isinstance(value, sympy.Basic):  # structured answers (intervals)
+        return str(value.latex())
+    if isinstance(value, str):
+        return _text(value)
     return _Printer().doprint(value)
 
 
@@ -111,6 +140,12 @@ class _Printer(LatexPrinter):  # type: ignore[misc]
         rows, cols = expr.shape
         size = self._print(rows) if cols == 1 else f"{self._print(rows)} \\times {self._print(cols)}"
         return rf"\mathbf{{1}}_{{{size}}}"
+
+
+def _text(name: str) -> str:
+    """A name in math mode: upright text, with TeX's special characters escaped."""
+    safe = "".join("\\" + c if c in "#$%&_{}" else c for c in name if c not in "\\^~")
+    return r"\text{" + safe + "}" if len(name) > 1 else safe
 
 
 def matrix_latex(rows: Sequence[Sequence[Any]]) -> str:

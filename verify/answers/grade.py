@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from verify import VerifyError
+from verify.answers import structured
 from verify.model import Kind, Part, Problem
 
 MAX_FILE_BYTES = 1_000_000
@@ -315,6 +316,11 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any, others: list[An
 
     kind = part.kind
     _nested(value, 0)
+    if kind in structured.KINDS:  # intervals and named factors: verify/answers/structured.py
+        try:
+            return structured.to_claim(kind, value, table)
+        except structured.StructuredError as exc:
+            raise Unparsable(str(exc)) from None
     if kind is Kind.INT and isinstance(value, str):
         span = RANGE.match(value)
         if span:
@@ -748,6 +754,8 @@ def compare(part: Part, claim: Any, reference: Any) -> tuple[str, str, str]:
     import sympy
 
     kind = part.kind
+    if kind in structured.KINDS:
+        return structured.compare(part, claim, reference)
     if kind is Kind.SET:
         how, v = claim
         ref_set = frozenset(reference)

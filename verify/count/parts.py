@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
 from verify import checks
@@ -41,9 +42,18 @@ def params_of(layer: Layer, c_in: int) -> int:
 
 
 def network_param_parts(
-    layers: Sequence[Layer], input_shape: tuple[int, ...], keys: Mapping[str, str], total_key: str | None, note: str
+    layers: Sequence[Layer],
+    input_shape: tuple[int, ...],
+    keys: Mapping[str, str],
+    total_key: str | None,
+    note: str,
+    per_layer: str = "params",
 ) -> tuple[Part, ...]:
-    """Parameter count per named layer (``keys`` maps part key → layer name) and the total, for a spec network."""
+    """Parameter count per named layer (``keys`` maps part key → layer name) and the total, for a spec network.
+
+    ``per_layer="bias"`` makes the per-layer parts count only the layer's biases (the total still counts every
+    learnable parameter)."""
+    only_bias = per_layer == "bias"
     from verify.conv_parts import chain_shapes
 
     def inputs() -> dict[str, int]:
@@ -72,13 +82,34 @@ def network_param_parts(
                 steps.append(Step("Pooling, activations and flattening have no parameters; the total is", str(total)))
                 return Derivation(total, tuple(steps))
             x = next(x for x in layers if x.name == name)
+            if only_bias:
+                n_bias = params_of(x, widths[name]) - params_of(replace(x, bias=False), widths[name])
+                return Derivation(
+                    n_bias,
+                    (
+                        Step(
+                            f"{name}: one bias per output {'feature' if x.kind == 'linear' else 'channel'}", str(n_bias)
+                        ),
+                    ),
+                )
             return Derivation(params_of(x, widths[name]), tuple(s for s in steps if s.text.startswith(name + ":")))
 
         return derive
 
+    def counted_inputs() -> dict[str, int]:
+        """The input width each layer sees, from shapes found by counting windows (not the formula chain)."""
+        from verify import routes
+
+        walked = routes.walk_shapes(layers, input_shape)
+        seen, prev = {}, tuple(input_shape)
+        for x in layers:
+            seen[x.name] = prev[-1] if x.kind == "linear" else prev[-3]
+            prev = walked[x.name]
+        return seen
+
     def symbolic_for(name: str | None) -> Callable[[Any, Context], Outcome]:
         def check(claim: Any, ctx: Context) -> Outcome:
-            widths = inputs()
+            widths = counted_inputs()
             targets = (
                 [x for x in layers if x.name in keys.values()]
                 if name is None
@@ -89,7 +120,14 @@ def network_param_parts(
                 k = 1 if x.kind == "linear" else x.k
                 groups = widths[x.name] if x.kind == "dwconv" else 1
                 total += int(index_count(widths[x.name], x.out, k, k, groups, x.bias))
-            return checks.exact(int(claim), total, "a sum over every filter, channel, kernel row and column (+ biases)")
+                if only_bias and name is not None:  # the layer's count less its count without biases
+                    total -= int(index_count(widths[x.name], x.out, k, k, groups, False))
+            what = (
+                "biases"
+                if only_bias and name is not None
+                else "every filter, channel, kernel row and column (+ biases)"
+            )
+            return checks.exact(int(claim), total, f"a sum over {what}")
 
         return check
 
@@ -100,9 +138,15 @@ def network_param_parts(
             model = build_model(layers, input_shape[-3])
             model(meta(*input_shape))  # materializes the lazy linear layer
             targets = list(keys.values()) if name is None else [name]
-            got = sum(p.numel() for t in targets for p in model.get_submodule(t).parameters())
+            got = sum(
+                p.numel()
+                for t in targets
+                for n, p in model.get_submodule(t).named_parameters()
+                if not (only_bias and name is not None) or n == "bias"
+            )
             what = (
-                f"p.numel() summed over {', '.join(repr(model.get_submodule(t)) for t in targets)}"
+                f"{'bias.numel() of' if only_bias else 'p.numel() summed over'} "
+                f"{', '.join(repr(model.get_submodule(t)) for t in targets)}"
                 if name
                 else "p.numel() over the real model"
             )
@@ -147,6 +191,10 @@ def axis_layers(layers: Sequence[Layer]) -> list[tuple[str, Any]]:
     return out
 
 
+def _frac(x: Fraction) -> str:
+    return str(x.numerator) if x.denominator == 1 else rf"\tfrac{{{x.numerator}}}{{{x.denominator}}}"
+
+
 def rf_parts(
     layers: Sequence[Layer], input_shape: tuple[int, ...], keys: Sequence[str], small_side: int = 192
 ) -> tuple[Part, ...]:
@@ -162,14 +210,30 @@ def rf_parts(
     def derive_for(key: str) -> Callable[[], Derivation]:
         def derive() -> Derivation:
             rfs = dict(zip(names, propagate([a for _, a in axis]), strict=True))
-            steps = []
-            for n in names[: names.index(key) + 1]:
-                rf = rfs[n]
-                steps.append(
-                    Step(
-                        f"{n}: {rf.text() if rf.max is not None else f'fully connected, the whole {side}×{side} input'}"
-                    )
+            steps = [
+                Step(
+                    "Each layer widens the field by (k − 1)·j input pixels, j the input distance between neighbouring "
+                    "units, which each stride multiplies (a transposed convolution divides it; its units then differ "
+                    "by position and the field is found by composing index maps):",
+                    r"r_l = r_{l-1} + (k_l - 1)\, j_{l-1},\qquad j_l = j_{l-1}\, s_l,\qquad r_0 = j_0 = 1",
                 )
+            ]
+            r, j, exact_rec = 1, Fraction(1), True
+            for n, a in axis[: names.index(key) + 1]:
+                rf = rfs[n]
+                if a.kind == "full":
+                    steps.append(Step(f"{n}: fully connected, every pixel of the whole {side}×{side} input", str(side)))
+                    continue
+                if a.kind == "conv" and exact_rec:
+                    r_new, j_new = r + (a.k - 1) * a.d * j, j * a.s
+                    formula = (
+                        rf"r_{{\mathrm{{{n}}}}} = {r} + ({a.k} - 1) \cdot {_frac(j)} = {r_new},\quad j = {_frac(j_new)}"
+                    )
+                    r, j = int(r_new), j_new
+                else:  # a transposed convolution: j shrinks and units differ by position
+                    exact_rec = False
+                    formula = rf"r_{{\mathrm{{{n}}}}} \in [{rf.min}, {rf.max}]"
+                steps.append(Step(f"{n}: {rf.text()}", formula))
             rf = rfs[key]
             if rf.max is not None and rf.min != rf.max:
                 steps.append(
@@ -181,35 +245,53 @@ def rf_parts(
 
     def symbolic_for(key: str) -> Callable[[Any, Context], Outcome]:
         def check(claim: Any, ctx: Context) -> Outcome:
-            rf = dict(zip(names, propagate([a for _, a in axis]), strict=True))[key]
-            truth = rf.max if rf.max is not None else side
-            return checks.exact(
-                int(claim), truth, f"exact index propagation through the layers ({rf.text()})", "index propagation"
+            from verify import routes
+
+            steps = routes.axis_steps(layers)
+            step_names = [n for n, _ in steps]
+            upto = [s for _, s in steps[: step_names.index(key) + 1]]
+            # a fully connected unit is measured on the real input; any other on an axis its field cannot fill
+            n = (
+                side
+                if upto[-1].kind == "full" or any(s.kind == "full" for s in upto)
+                else routes.axis_length(upto, side)
             )
+            f = routes.axis_fields(upto, n)[-1]
+            how = f"connectivity matrices of every layer along a {n}-pixel axis, multiplied: " + (
+                f"the fully connected unit reads {f.max} contiguous pixels"
+                if f.whole
+                else f"{f.units} central units read {f.min}–{f.max} pixels"
+            )
+            return checks.exact(int(claim), f.max, how, "composed connectivity")
 
         return check
 
     def torch_for(key: str) -> Callable[[Any, Context], Outcome]:
         def check(claim: Any, ctx: Context) -> Outcome:
-            from verify.count.receptive import measure
+            from verify import routes
 
+            full = any(x.kind == "linear" for x in layers[: [x.name for x in layers].index(key) + 1])
+            steps = routes.axis_steps(layers)
+            upto = [s for _, s in steps[: [name for name, _ in steps].index(key) + 1]]
+            # a fully connected unit is measured on the real input; any other on an input its field cannot fill
+            n = side if full else routes.axis_length(upto, small_side)
             thin = tuple(replace(x, out=2) if x.kind in ("conv", "dwconv", "tconv") else x for x in layers)
             model = build_model(thin, 2, device="cpu")
             import torch
 
-            model(torch.zeros(1, 2, small_side, small_side))
-            rf, clipped = measure(model, (1, 2, small_side, small_side), key)
-            if rf.lower_bound:
+            with torch.no_grad():
+                model(torch.zeros(1, 2, n, n))
+            lo, hi, touched = routes.gradient_side(model, (1, 2, n, n), key)
+            if touched and not full:
                 return Outcome(
-                    False, "claim vs gradient support", f"{rf.text()}: the {small_side}-pixel input is too small"
+                    False, "claim vs gradient support", f"the {n}-pixel input is too small: units reach its border"
                 )
-            truth = rf.max if rf.max is not None else side
             how = (
-                f"gradient support of units of the real model (same kernels, strides and paddings, 2 channels, "
-                f"{small_side}×{small_side} input): {rf.text() if rf.max is not None else 'every input pixel (fully connected)'}"
-                + ("; units whose support reached the border were left out" if clipped else "")
+                f"gradient support of {'one logit' if full else 'central units'} of the real model (same kernels, "
+                f"strides and paddings, 2 channels, positive weights, {n}×{n} input): "
+                + (f"{hi} pixels per side" if lo == hi else f"{lo} to {hi} pixels per side")
             )
-            return checks.exact(int(claim), truth, how, "gradient support")
+            return checks.exact(int(claim), hi, how, "gradient support")
 
         return check
 
@@ -219,7 +301,7 @@ def rf_parts(
             Kind.INT,
             derive_for(k),
             (
-                checks.symbolic("index propagation", symbolic_for(k)),
+                checks.symbolic("composed connectivity", symbolic_for(k)),
                 checks.torch_check("gradient support", torch_for(k)),
             ),
             note="Theoretical receptive field (padding never clips it); side length, largest over positions.",

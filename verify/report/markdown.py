@@ -7,11 +7,13 @@ written; figures are named by a digest of their data.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from verify.model import Derivation, Figure, Problem, Result, Status
+from verify.model import Derivation, Figure, Kind, Problem, Result, Status
 from verify.runner import RunOutput
 
 HEADER_PREFIX = "<!-- generated"
@@ -21,6 +23,32 @@ ICON = {Status.PASS: "✅ pass", Status.FAIL: "❌ fail", Status.ERROR: "💥 er
 def cell(text: str) -> str:
     """Text made safe for one markdown table cell."""
     return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+EVIDENCE_CHARS = 280  # a longer evidence cell is cut; `--json` keeps every value
+LIST_CHARS = 48  # a bracketed list longer than this becomes a count of its entries
+
+
+def short(evidence: str) -> str:
+    """Evidence for one table cell: long lists (whole tensors) replaced by their size, the text cut to a few lines."""
+    out, i = [], 0
+    while i < len(evidence):
+        if evidence[i] == "[":
+            depth, j = 0, i
+            while j < len(evidence):
+                depth += {"[": 1, "]": -1}.get(evidence[j], 0)
+                if depth == 0:
+                    break
+                j += 1
+            group = evidence[i : j + 1]
+            if len(group) > LIST_CHARS and depth == 0:
+                out.append(f"[{group.count(',') + 1} values]")
+                i = j + 1
+                continue
+        out.append(evidence[i])
+        i += 1
+    text = re.sub(r"\s+", " ", "".join(out)).strip()
+    return text if len(text) <= EVIDENCE_CHARS else text[: EVIDENCE_CHARS - 1].rstrip() + "…"
 
 
 def header_line(versions: dict[str, str], date: str) -> str:
@@ -69,11 +97,61 @@ def _checks_table(results: Sequence[Result], figure_link: Callable[[Figure], str
         if r.max_error is not None and r.tolerance is not None:
             err = f"{r.max_error:.1e} / {r.tolerance:.0e}"
         lines.append(
-            f"| {cell(r.label)} | {r.method} | {ICON[r.status]} | {cell(r.compared)} | {cell(r.evidence)} | {err} |"
+            f"| {cell(r.label)} | {r.method} | {ICON[r.status]} | {cell(r.compared)} | {cell(short(r.evidence))} "
+            f"| {err} |"
         )
         for fig in r.figures:
             figures.append(f"![{cell(fig.caption)}]({figure_link(fig)})  \n*{cell(fig.caption)}*")
     return lines + (["", *figures] if figures else [])
+
+
+def _writeup_sections(graded: Sequence[tuple[Any, Sequence[Any]]]) -> list[str]:
+    """A section per source write-up: each answer the bank disagrees with, the bank's answer and one line of evidence."""
+    if not graded:
+        return []
+    lines = [
+        "## Where the source write-ups disagree",
+        "",
+        "Each write-up's answers (`problems/writeups/`) graded like any answer file with `verify check`; the rows are "
+        "the answers the bank's checks reject. Explanations are not graded.",
+        "",
+    ]
+    for w, verdicts in graded:
+        bad = [v for v in verdicts if v.verdict not in ("correct", "ungraded")]
+        agree = sum(v.verdict == "correct" for v in verdicts)
+        lines += [
+            f"### {w.name} ({w.source})",
+            "",
+            f"{agree} of {len(verdicts)} answers agree with the bank"
+            + (f"; {len(bad)} {'does' if len(bad) == 1 else 'do'} not:" if bad else "; none disagrees."),
+            "",
+        ]
+        if bad:
+            lines += ["| question | part | write-up | bank | evidence |", "|---|---|---|---|---|"]
+            for v in bad:
+                anchor = v.id.replace("/", "").replace(".", "")
+                evidence = short(
+                    v.evidence + (f"; {v.diagnosis}" if v.diagnosis and v.parsed.isdigit() is False else "")
+                )
+                lines.append(
+                    f"| [{v.id}](#{anchor}) | `{v.part}` | {cell(short(v.given))} | ${v.expected}$ | {cell(evidence)} |"
+                )
+            lines.append("")
+    return lines
+
+
+def _convention_line(problem: Problem, part_key: str, out: RunOutput) -> list[str]:
+    from verify.confirm import conventions
+
+    rows = [r for r in conventions([problem], out) if r.part == part_key]
+    if not rows:
+        return []
+    text = "; ".join(
+        f"{'reference' if r.reference else 'accepted'} under '{r.convention}': "
+        + (r.detail if r.confirmed else f"NOT confirmed ({r.detail})")
+        for r in rows
+    )
+    return [f"**Conventions:** {cell(text)}", ""]
 
 
 def render(
@@ -81,17 +159,21 @@ def render(
     out: RunOutput,
     header: str,
     figure_link: Callable[[Figure], str],
+    writeups: Sequence[tuple[Any, Sequence[Any]]] = (),
 ) -> str:
-    """The whole report as text; ``figure_link`` turns a figure into the relative path the report links to."""
+    """The whole report as text; ``figure_link`` turns a figure into the relative path the report links to;
+    ``writeups`` are the source write-ups' graded answers (verify.report.writeups.grade)."""
     lines = [
         "# Verified answers",
         header,
         "",
-        "Every reference answer below is derived with sympy and confirmed by independent checks: a symbolic route and "
-        "real torch computations (float64, seeded). Regenerate with `verify all`.",
+        "Every reference answer below is derived by the bank's own code (or stated, where it says so) and confirmed "
+        "by independent checks: a symbolic route and real torch computations (float64, seeded). Explanations are "
+        "shown, not graded. Regenerate with `verify all`; `--json` gives every check's full evidence.",
         "",
         *_summary(problems, out),
         "",
+        *_writeup_sections(writeups),
     ]
     for p in problems:
         lines += [
@@ -103,22 +185,32 @@ def render(
             "",
         ]
         lines += [f"> {p.statement}", ""]
+        last_note = ""
         for part in p.parts:
             key = (p.id, part.key)
             lines.append(f"### `{part.key}` ({part.kind})")
             lines.append("")
             derivation = out.derivations.get(key)
+            results = [r for r in out.results if (r.problem, r.part) == key]
             if derivation is None:
                 lines += [f"**The derivation failed:** {cell(out.derivation_errors.get(key, 'not run'))}", ""]
+            elif part.kind is Kind.TEXT:
+                lines += [f"**Explained, not graded:** {cell(str(derivation.answer))}", ""]
             else:
                 lines += [f"**Reference answer:** ${_answer_latex(derivation)}$", ""]
-                if part.note:
+                if derivation.stated:
+                    passed = [r.check for r in results if r.status is Status.PASS and not r.convention]
+                    lines += [f"*Stated, confirmed by {', '.join(passed) or 'no check (none passed)'}.*", ""]
+            if derivation is not None:
+                if part.note and part.note != last_note:
                     lines += [f"*{part.note}*", ""]
+                last_note = part.note or last_note
+                lines += _convention_line(p, part.key, out)
                 if derivation.accepted:
                     lines += ["**Also accepted** (the question leaves the convention open; each is checked below):", ""]
                     lines += [f"- {cell(c)}: ${_answer_latex(Derivation(v))}$" for c, v in derivation.accepted]
                     lines.append("")
-                if derivation.steps:
+                if derivation.steps and part.kind is not Kind.TEXT:
                     lines += ["**Derivation**", ""]
                     for i, step in enumerate(derivation.steps, 1):
                         lines.append(f"{i}. {step.text}")
@@ -127,10 +219,46 @@ def render(
                     lines.append("")
                 for fig in derivation.figures:
                     lines += [f"![{cell(fig.caption)}]({figure_link(fig)})", ""]
-            lines += ["**Checks**", ""]
-            lines += _checks_table([r for r in out.results if (r.problem, r.part) == key], figure_link)
-            lines.append("")
+            if results:
+                title = "**Checks**" if part.kind is not Kind.TEXT else "**Checks of the facts the explanation states**"
+                lines += [title, ""]
+                lines += _checks_table(results, figure_link)
+                lines.append("")
+    lines += parity_table(out.parity)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def parity_table(pairs: Sequence[tuple[Result, Result]]) -> list[str]:
+    """The checks that follow --device, run on two devices: what each computed and their largest difference."""
+    if not pairs:
+        return []
+    first, second = pairs[0][0].device, pairs[0][1].device
+    lines = [
+        "---",
+        "",
+        "## Device parity",
+        "",
+        f"The checks whose torch work follows `--device`, run on {first} and again on {second} (float64, the same seed "
+        "and tolerances): the values each computed and the largest difference between them.",
+        "",
+        f"| problem | part | check | {first} | {second} | largest difference |",
+        "|---|---|---|---|---|---:|",
+    ]
+
+    def shown(r: Result) -> str:
+        if r.status is Status.SKIP or r.value is None:
+            return f"{ICON[r.status]}: {cell(r.evidence)[:80]}" if r.status is not Status.PASS else ICON[r.status]
+        head = ", ".join(f"{v:.6g}" for v in r.value[:4])
+        more = f", … ({len(r.value)} values)" if len(r.value) > 4 else ""
+        return f"{ICON[r.status]}: {head}{more}"
+
+    for a, b in pairs:
+        if a.value is not None and b.value is not None and len(a.value) == len(b.value):
+            diff = f"{max((abs(x - y) for x, y in zip(a.value, b.value, strict=True)), default=0.0):.1e}"
+        else:
+            diff = "—"
+        lines.append(f"| {a.problem} | {a.part} | {cell(a.label)} | {shown(a)} | {shown(b)} | {diff} |")
+    return lines
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -162,18 +290,34 @@ def versions() -> dict[str, str]:
     }
 
 
-def write_report(problems: Sequence[Problem], out: RunOutput, path: Path, date: str | None = None) -> Path:
-    """Draw the figures the results carry (only those whose data changed) and write the report atomically."""
+def figure_folder(report: Path) -> Path:
+    """Where a report's figures go."""
+    return report.parent / "figures"
+
+
+def write_report(
+    problems: Sequence[Problem],
+    out: RunOutput,
+    path: Path,
+    date: str | None = None,
+    writeups: Sequence[tuple[Any, Sequence[Any]]] | None = None,
+) -> Path:
+    """Draw the figures the results carry (only those whose data changed) and write the report atomically; the
+    source write-ups are graded here unless their verdicts are given."""
     import datetime
 
     from verify.report.plots import ensure
+    from verify.report.writeups import grade
 
-    folder = path.parent / "figures"
+    if writeups is None:
+        writeups = grade(problems)
+
+    folder = figure_folder(path)
     date = date or datetime.date.today().isoformat()
 
     def link(fig: Figure) -> str:
         return f"figures/{ensure(fig, folder)}"
 
-    text = render(problems, out, header_line(versions(), date), link)
+    text = render(problems, out, header_line(versions(), date), link, writeups)
     write_atomic(path, text)
     return path

@@ -1,0 +1,58 @@
+"""What `verify count` says its numbers are: each convention's description, word for word (a mutation run found these
+texts unchecked)."""
+
+from __future__ import annotations
+
+import pytest
+
+from verify.count.conventions import Convention, Work
+
+
+@pytest.mark.parametrize(
+    ("convention", "text"),
+    [
+        (
+            Convention("macs"),
+            "multiply-accumulates (MACs); bias not counted; normalization not counted (folded); "
+            "pooling/activations/upsampling not counted",
+        ),
+        (
+            Convention("flops", bias=True, batchnorm=True, elementwise=True),
+            "FLOPs = 2·MACs; bias adds counted; normalization counted (2 per element with running statistics); "
+            "pooling/activations/upsampling counted",
+        ),
+        (
+            Convention("exact"),
+            "exact operations: k multiplies and k−1 additions per dot product; bias not counted; normalization not counted (folded); "
+            "pooling/activations/upsampling not counted",
+        ),
+    ],
+)
+def test_each_convention_says_what_it_counts(convention, text):
+    assert convention.describe() == text
+
+
+def test_only_the_choices_that_change_a_count_are_named():
+    conv = Convention("flops", bias=True)
+    assert conv.describe(Work(macs=10, dots=5)) == "FLOPs = 2·MACs"
+    assert conv.describe(Work(macs=10, dots=5, bias_outputs=5)) == "FLOPs = 2·MACs; bias adds counted"
+    assert conv.describe(Work(batchnorm=4)) == "FLOPs = 2·MACs; normalization not counted (folded)"
+    assert conv.describe(Work(elementwise=3)) == "FLOPs = 2·MACs; pooling/activations/upsampling not counted"
+
+
+def test_the_bias_gradient_adds_one_per_output_only_when_asked():
+    """Summing the output gradient into a bias gradient: one addition per output of a biased layer (a mutation run
+    found this unchecked); counted against the outputs of a real layer."""
+    import torch
+
+    from verify.count.conventions import backward_work, conv2d_work
+
+    layer = torch.nn.Conv2d(3, 4, 3, bias=True)
+    outputs = layer(torch.zeros(2, 3, 8, 8)).numel()
+    forward = conv2d_work(2, 3, 4, 6, 6, 3, 3)
+    forward = Work(macs=forward.macs, dots=forward.dots, bias_outputs=outputs)
+    with_bias = backward_work(forward, input_grad=True, weight_grad=True, bias_grad=True)
+    without = backward_work(forward, input_grad=True, weight_grad=True, bias_grad=False)
+    assert with_bias.bias_outputs == outputs and without.bias_outputs == 0
+    assert Convention("macs", bias=True).total(with_bias) == 2 * forward.macs + outputs
+    assert Convention("macs", bias=True).total(without) == 2 * forward.macs

@@ -1,0 +1,112 @@
+"""`verify list` and `verify --help` stay light: the cached listing, its validation against the sources, the plain
+option reader, and what they import."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from verify.cli import _plain_list_args, main
+from verify.index import entry, listing
+
+ROOT = Path(__file__).resolve().parents[1]
+
+COURSE = """
+from verify import checks
+from verify.model import Derivation, Kind, Part, Problem
+
+PROBLEMS = [Problem("course/x1", "TITLE", "Two plus two.", "made up", ("demo",), (
+    Part("a", Kind.INT, lambda: Derivation(4), (checks.symbolic("sum", lambda c, x: checks.exact(c, 4, "sum")),)),
+))]
+"""
+
+
+def test_listing_is_the_bank_and_is_cached(bank, tmp_path, monkeypatch):
+    monkeypatch.setenv("VERIFY_CACHE", str(tmp_path / "cache"))
+    first = listing()
+    assert first == [entry(p) for p in bank.problems]
+    assert len(list((tmp_path / "cache").glob("listing-*.json"))) == 1
+    assert listing() == first
+
+
+def test_listing_follows_every_change_of_a_bank_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("VERIFY_CACHE", str(tmp_path / "cache"))
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "a.py").write_text(COURSE)
+    titles = lambda: {p["id"]: p["title"] for p in listing([course]) if p["id"].startswith("course/")}  # noqa: E731
+    assert titles() == {"course/x1": "TITLE"}
+    (course / "a.py").write_text(COURSE.replace("TITLE", "ELTIT"))  # same size, perhaps the same mtime tick
+    assert titles() == {"course/x1": "ELTIT"}
+    (course / "b.py").write_text(COURSE.replace("course/x1", "course/x2"))
+    assert titles() == {"course/x1": "ELTIT", "course/x2": "TITLE"}
+    (course / "b.py").unlink()
+    assert titles() == {"course/x1": "ELTIT"}
+
+
+def test_a_cache_hit_imports_no_problem_file_and_a_broken_cache_is_rebuilt(tmp_path):
+    env = {**os.environ, "VERIFY_CACHE": str(tmp_path)}
+    code = (
+        "import sys; from verify.cli import main; assert main(['list', '--json']) == 0; "
+        "print(sorted(m for m in sys.modules if m.startswith('problems.')), file=sys.stderr)"
+    )
+    cold = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    warm = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert cold.returncode == warm.returncode == 0
+    assert "problems.cpen455_hw2_xor" in cold.stderr and warm.stderr.strip() == "[]"
+    assert cold.stdout == warm.stdout
+    for f in tmp_path.glob("listing-*.json"):
+        f.write_text("{not json")
+    broken = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert broken.stdout == cold.stdout and "problems.cpen455_hw2_xor" in broken.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "read"),
+    [
+        (["list"], {"topic": None, "bank": [], "as_json": False}),
+        (["list", "--json", "--topic", "xor"], {"topic": "xor", "bank": [], "as_json": True}),
+        (
+            ["list", "--topic=xor", "--bank", "a", "--bank=b"],
+            {"topic": "xor", "bank": [Path("a"), Path("b")], "as_json": False},
+        ),
+        (["list", "--help"], None),
+        (["list", "--topic"], None),
+        (["list", "--jsn"], None),
+        (["list", "extra"], None),
+        (["all"], None),
+        ([], None),
+    ],
+)
+def test_the_plain_option_reader_takes_only_what_it_knows(argv, read):
+    assert _plain_list_args(argv) == read
+
+
+def test_plain_and_typer_listing_agree(capsys):
+    assert main(["list", "--topic", "xor", "--json"]) == 0
+    plain = capsys.readouterr().out
+    from verify.cli import app
+
+    with pytest.raises(SystemExit) as done:
+        app(["list", "--topic", "xor", "--json"], prog_name="verify")
+    assert done.value.code in (0, None)
+    assert capsys.readouterr().out == plain and json.loads(plain)["problems"][0]["id"] == "cpen455-hw2/1.1"
+    assert main(["list", "--jsn"]) == 2 and "No such option" in capsys.readouterr().err
+
+
+def test_help_and_list_import_neither_torch_sympy_nor_pydantic(tmp_path):
+    code = (
+        "import sys; from verify.cli import main; "
+        "assert main(['--help']) == 0; assert main(['list']) == 0; assert main(['list', '--topic', 'xor']) == 0; "
+        "heavy = [m for m in ('torch', 'sympy', 'matplotlib', 'pydantic') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    env = {**os.environ, "VERIFY_CACHE": str(tmp_path)}
+    for _ in range(2):  # building the cached listing, then reading it
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+        assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,216 @@
+"""`--jobs`: problems in worker processes, merged in bank order; crashes and hangs isolated to their check; torch's
+thread discipline; the device parity table."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import time
+
+import pytest
+
+from verify import checks, parallel
+from verify.model import Check, Context, Derivation, Kind, Method, Outcome, Part, Problem, Result, Status
+from verify.report.markdown import parity_table, render, write_report
+from verify.runner import run
+
+# A quick subset with figures (XOR training curves), values accepted under other conventions (q4), device-following
+# torch checks (3.3a, 2.2.1) and symbolic matrix work (1.1.1).
+SUBSET = ("cpen455-hw2/1.3", "cpen455-hw2/3.3a", "csc413-a2/1.1.1", "csc413-a2/2.2.1", "csc420-a2/q4")
+
+
+def test_two_jobs_give_the_serial_report_byte_for_byte(bank, tmp_path):
+    problems = bank.select(SUBSET)
+    serial = write_report(problems, run(problems), tmp_path / "a" / "R.md", date="2000-01-01")
+    seen: list[Result] = []
+    out = parallel.run_parallel(problems, jobs=2, on_result=seen.append, figures=tmp_path / "b" / "figures")
+    par = write_report(problems, out, tmp_path / "b" / "R.md", date="2000-01-01")
+    assert serial.read_bytes() == par.read_bytes()
+    assert len(seen) == len(out.results) and {r.problem for r in seen} == set(SUBSET)
+    assert sorted(p.name for p in (tmp_path / "a" / "figures").iterdir()) == sorted(
+        p.name for p in (tmp_path / "b" / "figures").iterdir()
+    )
+
+
+def _ok(claim, ctx):
+    return checks.exact(claim, 4, "arithmetic")
+
+
+def _kill(claim, ctx):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _deaf(claim, ctx):  # the time limit's signal cannot reach it, as in C code that never returns to Python
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    time.sleep(60)
+
+
+def _problem(pid, *fns, derive=lambda: Derivation(4)):
+    cks = tuple(Check(f.__name__, Method.SYMBOLIC, f) for f in fns)
+    return Problem(pid, "t", "t", "test", ("t",), (Part("a", Kind.INT, derive, cks), Part("b", Kind.INT, derive, cks)))
+
+
+def test_a_check_that_kills_its_worker_is_an_error_and_the_rest_go_on():
+    problems = [_problem("t/1", _ok), _problem("t/2", _ok, _kill, _ok), _problem("t/3", _ok)]
+    out = parallel.run_parallel(problems, jobs=2)
+    statuses = [(r.problem, r.part, r.check, r.status) for r in out.results]
+    assert statuses == [
+        ("t/1", "a", "_ok", Status.PASS),
+        ("t/1", "b", "_ok", Status.PASS),
+        ("t/2", "a", "_ok", Status.PASS),
+        ("t/2", "a", "_kill", Status.ERROR),
+        ("t/2", "a", "_ok", Status.PASS),
+        ("t/2", "b", "_ok", Status.PASS),
+        ("t/2", "b", "_kill", Status.ERROR),
+        ("t/2", "b", "_ok", Status.PASS),
+        ("t/3", "a", "_ok", Status.PASS),
+        ("t/3", "b", "_ok", Status.PASS),
+    ]
+    died = out.results[3]
+    assert died.compared == "the check crashed" and "worker process died (signal SIGKILL)" in died.evidence
+    assert set(out.derivations) == {(p, k) for p in ("t/1", "t/2", "t/3") for k in "ab"}
+
+
+def test_a_check_deaf_to_its_time_limit_is_stopped_with_its_worker(monkeypatch):
+    monkeypatch.setattr(parallel, "GRACE", 0.5)
+    start = time.monotonic()
+    out = parallel.run_parallel([_problem("t/1", _deaf, _ok), _problem("t/2", _ok)], limit=0.5, jobs=2)
+    assert time.monotonic() - start < 20
+    assert [r.status for r in out.results] == [Status.ERROR, Status.PASS, Status.ERROR, Status.PASS] + [Status.PASS] * 2
+    assert "its worker was stopped" in out.results[0].evidence
+
+
+def test_a_derivation_that_kills_its_worker_fails_its_part_only():
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    p = Problem(
+        "t/1",
+        "t",
+        "t",
+        "test",
+        ("t",),
+        (
+            Part("a", Kind.INT, die, (Check("c", Method.SYMBOLIC, _ok),)),
+            Part("b", Kind.INT, lambda: Derivation(4), (Check("c", Method.SYMBOLIC, _ok),)),
+        ),
+    )
+    out = parallel.run_parallel([p, _problem("t/2", _ok)], jobs=2)
+    assert "worker process died" in out.derivation_errors[("t/1", "a")]
+    assert [(r.part, r.status) for r in out.results if r.problem == "t/1"] == [("a", Status.ERROR), ("b", Status.PASS)]
+    assert out.results[0].evidence.startswith("the derivation failed")
+
+
+def test_an_answer_that_cannot_leave_its_worker_is_an_error_for_its_step():
+    p = _problem(
+        "t/1", _ok, derive=lambda: Derivation(4, figures=(), steps=(), latex="", accepted=(("lambda", lambda: 4),))
+    )
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        pickle.dumps(lambda: 4)
+    out = parallel.run_parallel([p, _problem("t/2", _ok)], jobs=2)
+    assert "could not be sent back" in out.derivation_errors[("t/1", "a")] and not out.ok
+    assert all(r.status is Status.PASS for r in out.results if r.problem == "t/2")
+
+
+def test_torch_checks_run_with_one_thread_unless_they_ask_for_more():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    seen = {}
+
+    def probe(name):
+        def fn(claim, ctx):
+            seen[name] = torch.get_num_threads()
+            return Outcome(True, "", "")
+
+        return fn
+
+    cks = (Check("small", Method.TORCH, probe("small")), Check("large", Method.TORCH, probe("large"), threads=0))
+    run([Problem("t/1", "t", "t", "test", ("t",), (Part("a", Kind.INT, lambda: Derivation(1), cks),))])
+    assert seen["small"] == 1
+    assert seen["large"] == max(1, before) or seen["large"] > 1
+    assert torch.get_num_threads() == before  # restored after each check
+
+
+def _device_problem():
+    def values(claim, ctx):
+        import torch
+
+        x = torch.arange(3, dtype=torch.float64, device=ctx.device) / 7
+        return checks.close(claim, (x * 7).tolist(), 1e-12, f"arange on {ctx.device}")
+
+    cks = (
+        Check("on the device", Method.TORCH, values, uses_device=True),
+        Check("exact", Method.SYMBOLIC, lambda c, x: checks.exact(c, [0, 1, 2], "a list")),
+    )
+    return Problem("t/d", "t", "t", "test", ("t",), (Part("a", Kind.VECTOR, lambda: Derivation([0, 1, 2]), cks),))
+
+
+def test_parity_pairs_are_merged_the_same_serially_and_in_workers():
+    # a second device that every machine has: the cpu path run twice stands in for cuda
+    serial = run([_device_problem()], compare_on="cpu")
+    par = parallel.run_parallel([_device_problem(), _problem("t/2", _ok)], jobs=2, compare_on="cpu")
+    assert len(serial.parity) == len(par.parity) == 1  # only the check that follows --device runs twice
+    a, b = serial.parity[0]
+    assert a.value == b.value == (0.0, 1.0, 2.0) and a.status is b.status is Status.PASS
+    assert [x.value for x in par.parity[0]] == [a.value, b.value]
+    text = render([_device_problem()], serial, "<!-- generated x -->", lambda f: f.name)
+    assert (
+        "## Device parity" in text
+        and "| t/d | a | on the device | ✅ pass: 0, 1, 2 | ✅ pass: 0, 1, 2 | 0.0e+00 |" in text
+    )
+    assert "## Device parity" not in render([_device_problem()], run([_device_problem()]), "<!-- x -->", str)
+
+
+def test_parity_table_shows_values_and_their_largest_difference():
+    def result(device, value, status=Status.PASS, evidence=""):
+        return Result("t/1", "a", "c", Method.TORCH, status, "", evidence, None, None, device, 0.0, value=value)
+
+    lines = parity_table(
+        [
+            (result("cpu", (1.0, 2.0, 3.0, 4.0, 5.0)), result("cuda", (1.0, 2.0, 3.0, 4.0, 5.5))),
+            (result("cpu", (1.0,)), result("cuda", None, Status.SKIP, "no CUDA device here")),
+        ]
+    )
+    assert "| problem | part | check | cpu | cuda | largest difference |" in lines
+    assert (
+        lines[-2] == "| t/1 | a | c | ✅ pass: 1, 2, 3, 4, … (5 values) | ✅ pass: 1, 2, 3, 4, … (5 values) | 5.0e-01 |"
+    )
+    assert lines[-1] == "| t/1 | a | c | ✅ pass: 1 | ⏭ skip: no CUDA device here | — |"
+    assert parity_table([]) == []
+
+
+def test_cuda_parity_skips_cleanly_without_a_gpu():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():  # pragma: no cover - exercised where a GPU is lent
+        out = run([_device_problem()], compare_on="cuda")
+        assert out.parity[0][1].status is Status.PASS and out.parity[0][1].value == (0.0, 1.0, 2.0)
+        return
+    out = run([_device_problem()], Context(), compare_on="cuda")
+    assert out.ok and out.parity[0][1].status is Status.SKIP
+
+
+def test_cli_jobs_and_device_both(capsys, tmp_path):
+    from verify.cli import main
+
+    report = tmp_path / "R.md"
+    code = main(
+        [
+            "run",
+            "cpen455-hw2/3.3a",
+            "vu-dl-a3/q11",
+            "--jobs",
+            "2",
+            "--device",
+            "both",
+            "--json",
+            "--report",
+            str(report),
+        ]
+    )
+    doc = __import__("json").loads(capsys.readouterr().out)
+    assert code == 0 and doc["summary"]["pass"] == doc["summary"]["checks"] == 4
+    text = report.read_text()
+    assert "## Device parity" in text and "| cpen455-hw2/3.3a | X_hat | F.conv_transpose2d | ✅ pass: " in text
+    assert main(["run", "vu-dl-a3/q11", "--jobs", "0"]) == 2
+    assert "--jobs" in capsys.readouterr().err

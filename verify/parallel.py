@@ -1,0 +1,304 @@
+"""The bank's problems in worker processes: results merged in bank order, so the report is the serial run's.
+
+Workers are forked once torch, sympy and numpy are imported (each is imported once, not once per worker; torch runs no
+operation before the fork, so no thread pool is inherited). Each worker takes a problem at a time and sends back what
+every step found (:func:`verify.runner.problem_events`); figures are drawn in the worker into the report's folder, since
+their drawing functions cannot travel between processes. A check that kills its worker, or hangs past its time limit
+where the limit's signal cannot reach it (in C code), becomes an error result for that check: the worker is replaced
+and the problem goes on from the next step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import pickle
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from verify import VerifyError
+from verify.model import Context, Derivation, Figure, Problem, Result
+from verify.runner import DEFAULT_TIME_LIMIT, Event, RunOutput, one_line, problem_events
+
+# How long past its time limit a step may go silent before its worker is stopped (the limit's own signal comes first).
+GRACE = 5.0
+
+
+def default_jobs() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def can_fork() -> bool:
+    return "fork" in mp.get_all_start_methods()
+
+
+def warm_up() -> None:
+    """Import what the workers need, once, before they are forked (each would otherwise import it again)."""
+    import importlib
+
+    # torch's compiler front end (torch._dynamo) is imported by torch on the first optimizer, dispatch mode (the flop
+    # counter) or convolution under one: half a second, which the bank's optimizer and counting checks always reach.
+    for name in ("numpy", "sympy", "torch", "torch._dynamo"):
+        importlib.import_module(name)
+
+
+def _drawn_in_worker(path: str) -> None:
+    raise VerifyError("this figure was drawn by a worker process; its file should already be there")
+
+
+def _portable_figures(figures: tuple[Figure, ...], folder: Path | None) -> tuple[Figure, ...]:
+    """Figures whose files are drawn here (into ``folder``) and that can be sent to another process."""
+    if not figures:
+        return figures
+    if folder is not None:
+        from verify.report.plots import ensure
+
+        for fig in figures:
+            ensure(fig, folder)
+    return tuple(replace(fig, draw=_drawn_in_worker) for fig in figures)
+
+
+def _portable(event: Event, folder: Path | None) -> Event:
+    if event[0] == "derived":
+        d: Derivation = event[2]
+        return ("derived", event[1], replace(d, figures=_portable_figures(d.figures, folder)))
+    if event[0] == "result":
+        result, other = event[1], event[2]
+        result = replace(result, figures=_portable_figures(result.figures, folder))
+        other = None if other is None else replace(other, figures=_portable_figures(other.figures, folder))
+        return ("result", result, other)
+    return event
+
+
+def _send(conn: Connection, message: tuple[Any, ...], fallback: Event | None = None) -> None:
+    try:
+        data = pickle.dumps(message)
+    except Exception as exc:  # a value that cannot leave the worker becomes an error for its step
+        if fallback is None:
+            raise
+        why = f"what it found could not be sent back from its worker: {type(exc).__name__}: {str(exc)[:200]}"
+        data = pickle.dumps((*message[:3], fallback_with(fallback, why)))
+    conn.send_bytes(data)
+
+
+def fallback_with(event: Event, why: str) -> Event:
+    """A step's stand-in event (see ``on_start`` of :func:`problem_events`) with the cause filled in."""
+    if event[0] == "derive_failed":
+        return ("derive_failed", event[1], why)
+    return ("result", replace(event[1], evidence=why), None)
+
+
+def _worker(
+    conn: Connection,
+    problems: Sequence[Problem],
+    ctx: Context,
+    limit: float | None,
+    compare_on: str | None,
+    folder: Path | None,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    while True:
+        task = conn.recv()
+        if task is None:
+            return
+        index, skip, failed = task
+        stand_in: dict[int, Event] = {}
+
+        def started(step: int, event: Event, index: int = index, stand_in: dict[int, Event] = stand_in) -> None:
+            stand_in[step] = event
+            _send(conn, ("start", index, step, event))
+
+        try:
+            for step, event in problem_events(problems[index], ctx, limit, compare_on, skip, failed, started):
+                _send(conn, ("event", index, step, _portable(event, folder)), stand_in.pop(step, event))
+        except Exception as exc:  # a fault outside any check: the parent records it for the step and goes on
+            _send(conn, ("failed", index, one_line(exc)))
+            return
+        _send(conn, ("done", index))
+
+
+@dataclass
+class _Slot:
+    """One worker process and what it is doing."""
+
+    process: Any
+    conn: Connection
+    index: int | None = None  # the problem it runs
+    step: int | None = None  # the step it runs, with the event that stands for it if the worker dies under it
+    stand_in: Event | None = None
+    since: float = 0.0  # when it last reported
+
+
+@dataclass
+class _State:
+    events: dict[int, list[Event]] = field(default_factory=dict)
+    skip: dict[int, set[int]] = field(default_factory=dict)
+    failed: dict[int, set[str]] = field(default_factory=dict)
+
+
+def run_parallel(
+    problems: Sequence[Problem],
+    ctx: Context | None = None,
+    limit: float | None = DEFAULT_TIME_LIMIT,
+    jobs: int = 2,
+    on_result: Callable[[Result], None] | None = None,
+    compare_on: str | None = None,
+    figures: Path | None = None,
+) -> RunOutput:
+    """Run ``problems`` in ``jobs`` forked workers; the output is what :func:`verify.runner.run` gives, in its order.
+
+    ``figures``: the folder the report's figures go to (drawn by the workers); None when no report is written.
+    """
+    ctx = ctx or Context()
+    if not can_fork():  # pragma: no cover - every POSIX system forks
+        raise VerifyError("--jobs above 1 needs a system that can fork processes; use --jobs 1")
+    warm_up()
+    mpctx = mp.get_context("fork")
+    state = _State()
+    took = _durations()
+    # the longest problems first (by the last run's times; new ones count as long), so no worker is left with a long
+    # one at the end; the order of the output does not depend on it
+    queue = sorted(range(len(problems)), key=lambda i: -took.get(problems[i].id, float("inf")))
+    began: dict[int, float] = {}
+    slots: list[_Slot] = []
+
+    def start_worker() -> _Slot:
+        parent, child = mpctx.Pipe()
+        proc = mpctx.Process(target=_worker, args=(child, problems, ctx, limit, compare_on, figures), daemon=True)
+        proc.start()
+        child.close()
+        return _Slot(proc, parent)
+
+    def assign(slot: _Slot) -> None:
+        if not queue:
+            slot.index = None
+            return
+        index = queue.pop(0)
+        began.setdefault(index, time.monotonic())
+        slot.index, slot.step, slot.stand_in, slot.since = index, None, None, time.monotonic()
+        state.events.setdefault(index, [])
+        slot.conn.send((index, frozenset(state.skip.get(index, ())), frozenset(state.failed.get(index, ()))))
+
+    def record(index: int, step: int, event: Event) -> None:
+        state.events[index].append(event)
+        state.skip.setdefault(index, set()).add(step)
+        if event[0] == "derive_failed":
+            state.failed.setdefault(index, set()).add(event[1])
+        if on_result and event[0] == "result":
+            on_result(event[1])
+
+    def lost(slot: _Slot, why: str) -> None:
+        """The worker died or hung: its step becomes an error, the problem goes on in a new worker."""
+        index = slot.index
+        assert index is not None
+        if slot.stand_in is not None and slot.step is not None:
+            record(index, slot.step, fallback_with(slot.stand_in, why))
+        if slot.process.is_alive():
+            slot.process.kill()
+        slot.process.join()
+        slot.conn.close()
+        slots.remove(slot)
+        queue.insert(0, index)  # resumes after the steps already accounted for
+        fresh = start_worker()
+        slots.append(fresh)
+        assign(fresh)
+
+    # a step is silent for at most its time limit (twice with a comparison device: the check runs on both)
+    hard = None if limit is None else limit * (2 if compare_on else 1) + GRACE
+    try:
+        for _ in range(max(1, min(jobs, len(problems)))):
+            slots.append(start_worker())
+        for slot in list(slots):
+            assign(slot)
+        while any(s.index is not None for s in slots):
+            busy = [s for s in slots if s.index is not None]
+            now = time.monotonic()
+            timeout = None if hard is None else max(0.05, min(s.since + hard - now for s in busy))
+            ready = wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout)
+            for slot in busy:
+                if slot.conn in ready:
+                    try:
+                        message = pickle.loads(slot.conn.recv_bytes())
+                    except (EOFError, OSError):
+                        code = slot.process.exitcode
+                        slot.process.join(1)
+                        code = slot.process.exitcode if code is None else code
+                        lost(slot, f"its worker process died ({_exit_text(code)}) while this ran")
+                        continue
+                    slot.since = time.monotonic()
+                    if message[0] == "start":
+                        slot.step, slot.stand_in = message[2], message[3]
+                    elif message[0] == "event":
+                        slot.step, slot.stand_in = None, None
+                        record(message[1], message[2], message[3])
+                    elif message[0] == "failed":
+                        lost(slot, f"its worker failed: {message[2]}")
+                    elif message[0] == "done":
+                        took[problems[message[1]].id] = time.monotonic() - began[message[1]]
+                        state.skip.pop(message[1], None)
+                        assign(slot)
+                elif slot.process.sentinel in ready:
+                    slot.process.join(1)
+                    lost(slot, f"its worker process died ({_exit_text(slot.process.exitcode)}) while this ran")
+                elif hard is not None and time.monotonic() - slot.since > hard:
+                    lost(
+                        slot,
+                        f"ran past its time limit of {limit:g} s where its signal could not stop it; its worker was stopped",
+                    )
+    finally:
+        for slot in slots:
+            with contextlib.suppress(OSError):
+                slot.conn.send(None)
+        for slot in slots:
+            slot.process.join(2)
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join()
+            slot.conn.close()
+    _save_durations(took)
+    out = RunOutput()
+    for index, problem in enumerate(problems):
+        for event in state.events.get(index, ()):
+            out.add(problem.id, event)
+    return out
+
+
+def _durations() -> dict[str, float]:
+    """Seconds each problem took in the last run with workers (kept beside the cached listing), for scheduling."""
+    from verify.index import cache_folder
+
+    try:
+        found = json.loads((cache_folder() / "durations.json").read_text(encoding="utf-8"))
+        return {str(k): float(v) for k, v in found.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _save_durations(took: dict[str, float]) -> None:
+    from verify.index import cache_folder
+    from verify.report.markdown import write_atomic
+
+    with contextlib.suppress(OSError):
+        write_atomic(cache_folder() / "durations.json", json.dumps(took, sort_keys=True))
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "no exit status"
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"
