@@ -907,7 +907,7 @@ def _grade_part(problem: Problem, part: Part, answer: Answer, v: Verdict) -> Non
         return
     others: list[Any] = []
     value = answer.value
-    if isinstance(value, str):
+    if isinstance(value, str) and part.kind not in structured.KINDS:  # words are a structured part's answer
         from verify.answers.spoken import alternatives, balanced, preread
 
         if not balanced(value):
