@@ -189,7 +189,8 @@ def test_a_wrong_count_is_diagnosed_by_the_convention_it_matches(bank, given, na
         ("cpen455-hw2/3.1", "H_oot", "1", "unknown"),
         ("no/such", "x", "1", "unknown"),
         ("cpen455-hw2/3.1", "H_out", "floor((H+2P-K)/S", "unparsable"),
-        ("cpen455-hw2/3.1", "H_out", "Q + 1", "unparsable"),
+        ("cpen455-hw2/3.1", "H_out", "Q + 1", "incorrect"),  # readable, but Q is no symbol of the part
+        ("cpen455-hw2/3.1", "H_out", "Q + qq +", "unparsable"),
     ],
 )
 def test_verdicts_by_meaning(bank, pid, part, given, verdict):

@@ -205,6 +205,8 @@ def _scalar(v: Any, table: Any, commas: bool = False, others: list[Any] | None =
         except MeaningError as exc:
             raise Wrong(str(exc)) from None
         except AnswerError as exc:
+            if "is a function and needs an argument" in str(exc):  # σ(1 - σ): σ for σ(x), left to the reader
+                raise Ambiguous(f"{exc}; written alone, its argument is left to the reader") from None
             raise Unparsable(str(exc)) from None
     return _number(v)
 
@@ -276,6 +278,37 @@ def _integer(value: Any, table: Any) -> int:
     raise Wrong(f"{v} is not a whole number, and this part counts")
 
 
+RANGE = re.compile(r"^\s*(\d+)\s*(?:to|-|–|—|\\text\{\s*to\s*\})\s*(\d+)\s*$")
+SUFFIX = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([kKM])(?![A-Za-z])")
+GROWTH_WORDS = {"constant": "1", "linear": "{n}", "quadratic": "{n}^2", "logarithmic": "\\log {n}"}
+
+
+def _growth_words(text: str) -> str:
+    """``constant``, ``linear in t``, ``quadratic in t``, ``logarithmic in t`` (optionally ``memory``/``time``
+    after the word) as the growth class they name; any other text is left as it is."""
+    m = re.fullmatch(
+        r"\s*(constant|linear|quadratic|logarithmic)(?:\s+(?:memory|time|space))?(?:\s+in\s+([A-Za-z]))?\s*",
+        text,
+        re.IGNORECASE,
+    )
+    if not m:
+        return text
+    return "O(" + GROWTH_WORDS[m.group(1).lower()].format(n=m.group(2) or "t") + ")"
+
+
+def _bool_words(part: Part, word: str) -> bool | None:
+    """A yes/no part answered by naming its property: ``separable`` is true, ``not linearly separable`` false.
+    Only the words of the part's key count; any other word leaves the answer unread."""
+    key = {w for w in re.findall(r"[a-z]+", part.key.lower()) if len(w) > 2}
+    words = re.findall(r"[a-z]+", word.lower())
+    if not key or not key <= set(words):
+        return None
+    allowed = key | {"not", "isn", "t", "is", "it", "linearly", "the", "data", "are", "points", "problem"}
+    if not set(words) <= allowed:
+        return None
+    return not ({"not", "isn"} & set(words))
+
+
 def to_claim(part: Part, value: Any, reference: Any, table: Any, others: list[Any] | None = None) -> Any:
     """The answer as a claim of the part's kind (what the part's checks take); ``others`` collects the claim under
     the other reading of an ambiguous formula."""
@@ -288,6 +321,15 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any, others: list[An
             return structured.to_claim(kind, value, table)
         except structured.StructuredError as exc:
             raise Unparsable(str(exc)) from None
+    if kind is Kind.INT and isinstance(value, str):
+        span = RANGE.match(value)
+        if span:
+            raise Ambiguous(
+                f"'{value.strip()}' gives a range, from {span.group(1)} to {span.group(2)}; the part asks for one number"
+            )
+        value = SUFFIX.sub(lambda m: f"{m.group(1)} \\times 10^{{{3 if m.group(2) in 'kK' else 6}}}", value)
+    if kind is Kind.REAL and isinstance(value, str):
+        value = SUFFIX.sub(lambda m: f"{m.group(1)} \\times 10^{{{3 if m.group(2) in 'kK' else 6}}}", value)
     if kind is Kind.INT:
         if isinstance(value, str) and THOUSANDS_POINT.match(value):
             grouped = int(value.replace(".", ""))
@@ -319,6 +361,9 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any, others: list[An
                 return True
             if word in ("false", "no", "f", "n", "0", "not convex"):
                 return False
+            said = _bool_words(part, word)
+            if said is not None:
+                return said
         raise Unparsable("expected true or false")
     if kind is Kind.SHAPE:
         shape = _shape_claim(value, table)
@@ -358,6 +403,8 @@ def to_claim(part: Part, value: Any, reference: Any, table: Any, others: list[An
         return _set_claim(part, value, reference, table)
     if kind is Kind.BIGO:
         lenient = replace(table, lenient=True)
+        if isinstance(value, str):
+            value = _growth_words(value)
         v = _scalar(value, lenient) if isinstance(value, str) else _number(value)
         if isinstance(v, sympy.Basic) and not _is_matrix(v) and not isinstance(v, sympy.Tuple):
             inner = v.expr if isinstance(v, sympy.Order) else v
@@ -859,9 +906,45 @@ def _grade_part(problem: Problem, part: Part, answer: Answer, v: Verdict) -> Non
         v.verdict, v.method, v.evidence = "ungraded", "", "explanations are shown, never graded"
         return
     others: list[Any] = []
+    value = answer.value
+    if isinstance(value, str) and part.kind not in structured.KINDS:  # words are a structured part's answer
+        from verify.answers.spoken import alternatives, balanced, preread
+
+        if not balanced(value):
+            v.verdict, v.evidence = "unparsable", "the brackets do not pair up"
+            return
+        if part.kind not in (Kind.BOOL, Kind.BIGO) and _words_only(value, ref.table):
+            v.verdict, v.evidence = "unparsable", "words, not math: no value to read"
+            return
+        options, joiner = alternatives(value)
+        if len(options) > 1:
+            _hedged(problem, part, answer, options, joiner, v)
+            return
+        value = preread(value)
     try:
-        claim = to_claim(part, answer.value, reference, ref.table, others)
+        claim = to_claim(part, value, reference, ref.table, others)
     except Unparsable as exc:
+        unknown = re.search(r"unknown symbol '([A-Za-z])'", str(exc))
+        if unknown and any(n.startswith(unknown.group(1) + "_") for n in ref.table.names):
+            known = ", ".join(sorted(n for n in ref.table.names if n.startswith(unknown.group(1) + "_")))
+            v.verdict, v.method = "undecided", "reading"
+            v.evidence = f"uses {unknown.group(1)}, which the part does not define (it defines {known})"
+            return
+        if unknown and part.kind is not Kind.BIGO:
+            try:
+                loose = to_claim(part, value, reference, replace(ref.table, lenient=True))
+            except (Unparsable, Wrong, Ambiguous):
+                pass
+            else:
+                v.verdict, v.method = "incorrect", "reading"
+                v.evidence = f"uses {unknown.group(1)}, which the part does not define"
+                meant = _meant(part, loose, reference, ref.table)
+                if meant:
+                    v.verdict, v.evidence = (
+                        "undecided",
+                        f"{v.evidence}; if {unknown.group(1)} means {meant}, it is right",
+                    )
+                return
         v.verdict, v.evidence = "unparsable", str(exc)
         return
     except Wrong as exc:
@@ -901,6 +984,61 @@ def _grade_part(problem: Problem, part: Part, answer: Answer, v: Verdict) -> Non
             evidence = _first_failure(part, claim)
             if evidence and evidence not in v.evidence:
                 v.evidence = f"{v.evidence}; {evidence}"
+
+
+def _meant(part: Part, claim: Any, reference: Any, table: Any) -> str:
+    """The part's symbol that, written for the claim's one unknown letter, makes the claim right ('' if none)."""
+    import sympy
+
+    if not isinstance(claim, sympy.Basic) or _is_matrix(claim):
+        return ""
+    unknown = [s for s in claim.free_symbols if s.name not in table.names]
+    if len(unknown) != 1:
+        return ""
+    for name, known in sorted(table.names.items()):
+        if not isinstance(known, sympy.Symbol):
+            continue
+        try:
+            if compare(part, claim.xreplace({unknown[0]: known}), reference)[0] == "correct":
+                return name
+        except Exception:
+            continue
+    return ""
+
+
+def _words_only(text: str, table: Any) -> bool:
+    """Prose with no math: only letters and spaces, two or more words, none of them a name of the part."""
+    words = text.split()
+    return (
+        bool(re.fullmatch(r"[A-Za-z ,.'-]+", text))
+        and len(words) >= 2
+        and not any(w.strip(",.") in table.names for w in words)
+    )
+
+
+def _hedged(problem: Problem, part: Part, answer: Answer, options: list[str], joiner: str, v: Verdict) -> None:
+    """An answer offering several values: correct only when every one is right; unparsable when one cannot be read.
+    Values joined by 'or' hedge (a right and a wrong one: incorrect); by 'and', they may answer two questions in one
+    (a right and a wrong one: undecided)."""
+    graded = []
+    for option in options:
+        one = Verdict(answer.id, answer.part, "", option)
+        _grade_part(problem, part, Answer(answer.id, answer.part, option), one)
+        graded.append(one)
+    verdicts = [g.verdict for g in graded]
+    listed = "; ".join(f"{o}: {g.verdict}" for o, g in zip(options, graded, strict=True))
+    if "unparsable" in verdicts:
+        v.verdict, v.evidence = "unparsable", f"gives several values, not all readable ({listed})"
+    elif all(x == "correct" for x in verdicts):
+        v.verdict, v.method, v.evidence = "correct", graded[0].method, f"every value given is right ({listed})"
+    elif joiner == "and" and "correct" in verdicts:
+        v.verdict, v.method = "undecided", "reading"
+        v.evidence = f"gives several values joined by 'and': which one answers this part? ({listed})"
+    elif "correct" in verdicts or all(x == "incorrect" for x in verdicts):
+        v.verdict, v.method = "incorrect", "reading"
+        v.evidence = f"gives several values, and a grader takes none of a hedge ({listed})"
+    else:
+        v.verdict, v.method, v.evidence = "undecided", "reading", f"gives several values ({listed})"
 
 
 def grade_isolated(problem: Problem | None, answer: Answer, timeout: float = DEFAULT_TIMEOUT) -> Verdict:

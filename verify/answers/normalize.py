@@ -267,7 +267,9 @@ def normalize(text: str, *, commas: bool = False) -> str:
     text = re.sub(r"^\$+|\$+$", "", text).strip()
     text = re.sub(r"^\\[(\[]|\\[)\]]$", "", text).strip()
     text = re.sub(r"\\(displaystyle|textstyle|limits|nolimits)(?![A-Za-z])", " ", text)
-    text = re.sub(r"\\(left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|Bigg)(?![A-Za-z])\s*\.?", "", text)
+    text = re.sub(
+        r"\\(left|right|middle|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|Bigg)(?![A-Za-z])\s*\.?", "", text
+    )
     text = re.sub(r"[.;,]\s*$", "", text).strip()
     text = re.sub(r"\\(?:approx|simeq|sim)(?![A-Za-z])", "=", text)  # ≈ 3.97e5: read, and graded as rounded
     text = re.sub(r"^=+\s*", "", text)

@@ -25,11 +25,12 @@ def answer_key(answer: Answer) -> str:
     """What decides a verdict: the id, the part and the answer in the grammar's spelling (and the few facts about the
     raw text that grading reads: whether it was written with decimals, or as a product of two sizes)."""
     from verify.answers.normalize import MAX_CHARS, normalize
+    from verify.answers.spoken import preread
 
     value = answer.value
     if isinstance(value, str) and len(value) <= MAX_CHARS:
         text = value
-        shown: Any = [normalize(text), normalize(text, commas=True), raw_facts(text)]
+        shown: Any = [normalize(text), normalize(text, commas=True), raw_facts(text), normalize(preread(text))]
     else:
         shown = [type(value).__name__, repr(value)[:100_000]]
     return json.dumps([answer.id, answer.part, shown], ensure_ascii=False)
