@@ -599,7 +599,7 @@ def count_cmd(
         module, name = load_model(model)
         result = analyze(module, shapes, conv, name=name, training=training, dtypes=input_dtype, train_mode=train_mode)
         if rf or confirm_rf:
-            _receptive_fields(module, shapes, result, confirm_rf, input_dtype, train_mode)
+            _receptive_fields(module, shapes, result, confirm_rf, input_dtype)
     if as_json:
         print(json.dumps(json_doc(result, training), indent=2))
         return
@@ -612,24 +612,14 @@ def _receptive_fields(
     result: Any,
     confirm: bool = False,
     dtypes: Any = None,
-    train_mode: bool = False,
 ) -> None:
     """Every layer's receptive field (containers too: a residual block's output sees the union of its branches) and
     the model outputs', by index propagation through the traced operators; ``confirm``: also the gradient support of
     sampled real units, compared (printed to stderr)."""
-    from verify.count.receptive import field_json, fields_of
+    from verify.count.receptive import field_json, graph_fields
     from verify.count.support import confirm_fields, example_inputs
 
-    if getattr(result, "inputs", None):  # the inputs the counts ran on (shapes and dtypes)
-        shapes, dtypes = [s for s, _ in result.inputs], [d for _, d in result.inputs]
-    inputs = example_inputs(shapes, dtypes)
-    modes = [(m, m.training) for m in module.modules()]
-    module.train(train_mode)  # the network the counts saw (eval unless --train-mode)
-    try:
-        g = fields_of(module, inputs)
-    finally:
-        for m, mode in modes:
-            m.training = mode
+    g = graph_fields(result.trace)  # the very run the counts read (eval unless --train-mode), not a second one
     layers = g.layers()
     for layer in result.layers:
         outs = layers.get(layer.name)
@@ -647,7 +637,9 @@ def _receptive_fields(
             file=sys.stderr,
         )
     if confirm:
-        result.confirm_rf = confirm_fields(module, inputs, g)
+        if result.inputs:  # the inputs the counts ran on (shapes and dtypes)
+            shapes, dtypes = [s for s, _ in result.inputs], [d for _, d in result.inputs]
+        result.confirm_rf = confirm_fields(module, example_inputs(shapes, dtypes), g)
         for line in result.confirm_rf:
             print(line, file=sys.stderr)
 

@@ -76,6 +76,7 @@ class Analysis:
     mode: str = "eval"
     own_params: int = 0  # parameters the model holds itself, in no submodule (a class token, a position table)
     confirm_rf: list[str] | None = None  # --confirm-rf's findings, when asked for
+    trace: Any = field(default=None, repr=False, compare=False)  # the traced run behind every figure (receptive fields)
 
     @property
     def leaves(self) -> list[LayerInfo]:
@@ -242,6 +243,7 @@ def analyze(
         device=tr.device,
         mode="train" if train_mode else "eval",
         own_params=sum(p.numel() for p in ran.parameters(recurse=False)) if "" not in infos else 0,
+        trace=tr,
     )
 
 
