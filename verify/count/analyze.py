@@ -147,6 +147,7 @@ def analyze(
 
     from verify import VerifyError
     from verify.count.ops import count_trace
+    from verify.count.support import example_inputs
     from verify.count.trace import trace
 
     convention = convention or Convention()
@@ -158,9 +159,7 @@ def analyze(
         floats = [p.dtype for p in model.parameters() if p.dtype.is_floating_point]
         dtypes = [str(floats[0] if floats else torch.get_default_dtype()).removeprefix("torch.")]
     kinds = input_dtypes(dtypes, len(shapes))
-    inputs = [
-        torch.empty(s, dtype=getattr(torch, DTYPES[k]), device="meta") for s, k in zip(shapes, kinds, strict=True)
-    ]
+    inputs = example_inputs(shapes, kinds) if shapes else []
     modes = [(m, m.training) for m in model.modules()]
     model.train(train_mode)
     try:

@@ -223,26 +223,15 @@ _SAMPLES = 9  # units sampled per axis and layer
 
 
 def example_inputs(shapes: Any, dtypes: Sequence[str] | None = None) -> list[Any]:
-    """Meta tensors of the given shapes (one shape, or a list of shapes) and dtypes (one for all, or one each)."""
+    """Meta tensors of the given shapes (one shape, or a list of shapes) and dtypes (one for all, or one each; the
+    names ``verify count --input-dtype`` takes, checked by :func:`verify.count.analyze.input_dtypes`)."""
     import torch
 
-    from verify import VerifyError
+    from verify.count.analyze import DTYPES, input_dtypes
 
     many = [tuple(s) for s in shapes] if shapes and not isinstance(shapes[0], int) else [tuple(shapes)]
-    names = list(dtypes or ["float32"])
-    if len(names) == 1:
-        names = names * len(many)
-    if len(names) != len(many):
-        raise VerifyError(f"give one --input-dtype, or one per --input ({len(many)})")
-    out = []
-    for shape, name in zip(many, names, strict=True):
-        dtype = getattr(
-            torch, {"long": "int64", "int": "int32", "float": "float32", "double": "float64"}.get(name, name), None
-        )
-        if not isinstance(dtype, torch.dtype):
-            raise VerifyError(f"unknown --input-dtype '{name}' (float32, float64, long, ...)")
-        out.append(torch.empty(shape, dtype=dtype, device="meta"))
-    return out
+    kinds = input_dtypes(dtypes, len(many))
+    return [torch.empty(s, dtype=getattr(torch, DTYPES[k]), device="meta") for s, k in zip(many, kinds, strict=True)]
 
 
 def _mean_pool(x: Any, k: Any, s: Any, p: Any, d: Any, ceil: bool, nsp: int) -> Any:
