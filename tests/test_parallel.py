@@ -7,12 +7,14 @@ import os
 import pickle
 import signal
 import time
+from functools import partial
 
 import pytest
 
 from verify import checks, parallel
 from verify.model import Check, Context, Derivation, Kind, Method, Outcome, Part, Problem, Result, Status
 from verify.report.markdown import parity_table, render, write_report
+from verify.report.writeups import grade
 from verify.runner import run
 
 # A quick subset with figures (XOR training curves), values accepted under other conventions (q4), device-following
@@ -24,8 +26,11 @@ def test_two_jobs_give_the_serial_report_byte_for_byte(bank, tmp_path):
     problems = bank.select(SUBSET)
     serial = write_report(problems, run(problems), tmp_path / "a" / "R.md", date="2000-01-01")
     seen: list[Result] = []
-    out = parallel.run_parallel(problems, jobs=2, on_result=seen.append, figures=tmp_path / "b" / "figures")
-    par = write_report(problems, out, tmp_path / "b" / "R.md", date="2000-01-01")
+    out = parallel.run_parallel(
+        problems, jobs=2, on_result=seen.append, figures=tmp_path / "b" / "figures", side=partial(grade, problems)
+    )
+    assert out.side is not None  # the write-ups were graded by a worker beside the checks
+    par = write_report(problems, out, tmp_path / "b" / "R.md", date="2000-01-01", writeups=out.side)
     assert serial.read_bytes() == par.read_bytes()
     assert len(seen) == len(out.results) and {r.problem for r in seen} == set(SUBSET)
     assert sorted(p.name for p in (tmp_path / "a" / "figures").iterdir()) == sorted(
@@ -70,6 +75,33 @@ def test_a_check_that_kills_its_worker_is_an_error_and_the_rest_go_on():
     died = out.results[3]
     assert died.compared == "the check crashed" and "worker process died (signal SIGKILL)" in died.evidence
     assert set(out.derivations) == {(p, k) for p in ("t/1", "t/2", "t/3") for k in "ab"}
+
+
+def _side_value():
+    return {"graded": os.getpid()}
+
+
+def _side_raises():
+    raise RuntimeError("boom")
+
+
+def _side_kills():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_side_task_runs_in_a_worker_beside_the_checks():
+    problems = [_problem("t/1", _ok), _problem("t/2", _ok)]
+    out = parallel.run_parallel(problems, jobs=2, side=_side_value)
+    assert out.side["graded"] != os.getpid()
+    assert [r.status for r in out.results] == [Status.PASS] * 4
+
+
+@pytest.mark.parametrize("side", [_side_raises, _side_kills])
+def test_a_side_task_that_fails_or_kills_its_worker_leaves_none_and_the_checks_go_on(side):
+    problems = [_problem("t/1", _ok), _problem("t/2", _ok), _problem("t/3", _ok)]
+    out = parallel.run_parallel(problems, jobs=2, side=side)
+    assert out.side is None
+    assert [(r.problem, r.status) for r in out.results] == [(f"t/{i}", Status.PASS) for i in (1, 1, 2, 2, 3, 3)]
 
 
 def test_a_check_deaf_to_its_time_limit_is_stopped_with_its_worker(monkeypatch):

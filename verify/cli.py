@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -226,6 +227,7 @@ def _execute(
     from verify.model import Context
     from verify.parallel import default_jobs, run_parallel
     from verify.report.markdown import figure_folder
+    from verify.report.writeups import grade as grade_writeups
     from verify.runner import run
 
     ctx = Context(device="cpu" if device is Device.both else device.value)
@@ -250,7 +252,9 @@ def _execute(
 
         if workers > 1:
             folder = figure_folder(report) if report is not None else None
-            return run_parallel(problems, ctx, limit, workers, tick, compare_on, folder)
+            # the report's write-up sections are graded by a worker while the others check
+            side = partial(grade_writeups, problems) if report is not None else None
+            return run_parallel(problems, ctx, limit, workers, tick, compare_on, folder, side)
         return run(problems, ctx, limit=limit, on_result=tick, compare_on=compare_on)
 
 
@@ -258,7 +262,7 @@ def _finish(problems: list[Problem], out: Any, as_json: bool, report: Path | Non
     if report is not None:
         from verify.report.markdown import write_report
 
-        write_report(problems, out, report)
+        write_report(problems, out, report, writeups=out.side)
     if as_json:
         doc = {
             "results": [r.to_json() for r in out.results],

@@ -29,6 +29,8 @@ from verify.runner import DEFAULT_TIME_LIMIT, Event, RunOutput, one_line, proble
 
 # How long past its time limit a step may go silent before its worker is stopped (the limit's own signal comes first).
 GRACE = 5.0
+# The queue's index of the side task (work beside the checks, done by a worker like a problem).
+SIDE = -1
 
 
 def default_jobs() -> int:
@@ -106,6 +108,7 @@ def _worker(
     limit: float | None,
     compare_on: str | None,
     folder: Path | None,
+    side: Callable[[], Any] | None,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
     while True:
@@ -113,6 +116,14 @@ def _worker(
         if task is None:
             return
         index, skip, failed = task
+        if index == SIDE:
+            assert side is not None
+            try:
+                data = pickle.dumps(("side", index, side()))
+            except Exception:  # failed, or its value cannot travel: the parent is sent None and does it itself
+                data = pickle.dumps(("side", index, None))
+            conn.send_bytes(data)
+            continue
         stand_in: dict[int, Event] = {}
 
         def started(step: int, event: Event, index: int = index, stand_in: dict[int, Event] = stand_in) -> None:
@@ -155,10 +166,13 @@ def run_parallel(
     on_result: Callable[[Result], None] | None = None,
     compare_on: str | None = None,
     figures: Path | None = None,
+    side: Callable[[], Any] | None = None,
 ) -> RunOutput:
     """Run ``problems`` in ``jobs`` forked workers; the output is what :func:`verify.runner.run` gives, in its order.
 
     ``figures``: the folder the report's figures go to (drawn by the workers); None when no report is written.
+    ``side``: work beside the checks (grading the source write-ups for the report), done by a worker while the others
+    check, its value in the output's ``side``; None there if it failed or its worker died (the caller does it then).
     """
     ctx = ctx or Context()
     if not can_fork():  # pragma: no cover - every POSIX system forks
@@ -169,13 +183,17 @@ def run_parallel(
     took = _durations()
     # the longest problems first (by the last run's times; new ones count as long), so no worker is left with a long
     # one at the end; the order of the output does not depend on it
-    queue = sorted(range(len(problems)), key=lambda i: -took.get(problems[i].id, float("inf")))
+    queue = sorted(
+        [*range(len(problems)), *([SIDE] if side is not None else [])],
+        key=lambda i: -took.get(_name(problems, i), float("inf")),
+    )
+    side_value: Any = None
     began: dict[int, float] = {}
     slots: list[_Slot] = []
 
     def start_worker() -> _Slot:
         parent, child = mpctx.Pipe()
-        proc = mpctx.Process(target=_worker, args=(child, problems, ctx, limit, compare_on, figures), daemon=True)
+        proc = mpctx.Process(target=_worker, args=(child, problems, ctx, limit, compare_on, figures, side), daemon=True)
         proc.start()
         child.close()
         return _Slot(proc, parent)
@@ -202,6 +220,16 @@ def run_parallel(
         """The worker died or hung: its step becomes an error, the problem goes on in a new worker."""
         index = slot.index
         assert index is not None
+        if index == SIDE:  # left to the caller; the checks go on
+            if slot.process.is_alive():
+                slot.process.kill()
+            slot.process.join()
+            slot.conn.close()
+            slots.remove(slot)
+            fresh = start_worker()
+            slots.append(fresh)
+            assign(fresh)
+            return
         if slot.stand_in is not None and slot.step is not None:
             record(index, slot.step, fallback_with(slot.stand_in, why))
         if slot.process.is_alive():
@@ -217,7 +245,7 @@ def run_parallel(
     # a step is silent for at most its time limit (twice with a comparison device: the check runs on both)
     hard = None if limit is None else limit * (2 if compare_on else 1) + GRACE
     try:
-        for _ in range(max(1, min(jobs, len(problems)))):
+        for _ in range(max(1, min(jobs, len(queue)))):
             slots.append(start_worker())
         for slot in list(slots):
             assign(slot)
@@ -248,6 +276,10 @@ def run_parallel(
                         took[problems[message[1]].id] = time.monotonic() - began[message[1]]
                         state.skip.pop(message[1], None)
                         assign(slot)
+                    elif message[0] == "side":
+                        took[_name(problems, SIDE)] = time.monotonic() - began[SIDE]
+                        side_value = message[2]
+                        assign(slot)
                 elif slot.process.sentinel in ready:
                     slot.process.join(1)
                     lost(slot, f"its worker process died ({_exit_text(slot.process.exitcode)}) while this ran")
@@ -267,11 +299,16 @@ def run_parallel(
                 slot.process.join()
             slot.conn.close()
     _save_durations(took)
-    out = RunOutput()
+    out = RunOutput(side=side_value)
     for index, problem in enumerate(problems):
         for event in state.events.get(index, ()):
             out.add(problem.id, event)
     return out
+
+
+def _name(problems: Sequence[Problem], index: int) -> str:
+    """What the durations file calls a task."""
+    return "(side task)" if index == SIDE else problems[index].id
 
 
 def _durations() -> dict[str, float]:

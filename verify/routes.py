@@ -85,25 +85,21 @@ def connectivity(step: AxisStep, n_in: int) -> Any:
 
     if step.kind == "full":
         return np.ones((1, n_in), dtype=bool)
+    taps = np.arange(step.k) * step.d
     if step.kind == "conv":  # gather: output o reads o·s − p + u·d
         n_out = count_windows(n_in, step.k, step.s, step.p, step.d)
-        m = np.zeros((n_out, n_in), dtype=bool)
-        for o in range(n_out):
-            for u in range(step.k):
-                i = o * step.s - step.p + u * step.d
-                if 0 <= i < n_in:
-                    m[o, i] = True
-        return m
-    if step.kind == "tconv":  # scatter: input i writes to i·s − p + u·d
+        o = np.repeat(np.arange(n_out), step.k)
+        i = o * step.s - step.p + np.tile(taps, n_out)
+    elif step.kind == "tconv":  # scatter: input i writes to i·s − p + u·d
         n_out = count_scatter(n_in, step.k, step.s, step.p, step.op, step.d)
-        m = np.zeros((n_out, n_in), dtype=bool)
-        for i in range(n_in):
-            for u in range(step.k):
-                o = i * step.s - step.p + u * step.d
-                if 0 <= o < n_out:
-                    m[o, i] = True
-        return m
-    raise ValueError(step.kind)
+        i = np.repeat(np.arange(n_in), step.k)
+        o = i * step.s - step.p + np.tile(taps, n_in)
+    else:
+        raise ValueError(step.kind)
+    m = np.zeros((n_out, n_in), dtype=bool)
+    inside = (i >= 0) & (i < n_in) & (o >= 0) & (o < n_out)
+    m[o[inside], i[inside]] = True
+    return m
 
 
 def axis_length(steps: Sequence[AxisStep], at_least: int) -> int:
@@ -134,26 +130,25 @@ def axis_fields(steps: Sequence[AxisStep], n: int) -> list[AxisField]:
     whole."""
     import numpy as np
 
-    reach = np.eye(n, dtype=np.int64)
+    reach = np.eye(n)  # reach[o, i] > 0: unit o of the current layer reads input i (0/1 floats: products by BLAS)
     out: list[AxisField] = []
     whole = False
     ends_whole = any(step.kind == "full" for step in steps)  # only the fully connected unit's field is wanted
     for step in steps:
         m = connectivity(step, reach.shape[0])
-        reach = (m.astype(np.int64) @ reach > 0).astype(np.int64)
+        reach = ((m.astype(np.float64) @ reach) > 0).astype(np.float64)
         whole = whole or step.kind == "full"
-        rows = range(reach.shape[0]) if whole else range(reach.shape[0] // 4, max(reach.shape[0] * 3 // 4, 1))
-        sizes = []
-        for o in rows:
-            cols = np.flatnonzero(reach[o])
-            if not len(cols):
-                continue
-            if not whole and not ends_whole and (cols[0] == 0 or cols[-1] == n - 1):
-                raise ValueError(f"an axis of {n} is too short: a measured unit reaches the border")
-            sizes.append(int(cols[-1] - cols[0] + 1))
-        if not sizes:
+        rows = slice(None) if whole else slice(reach.shape[0] // 4, max(reach.shape[0] * 3 // 4, 1))
+        reads = reach[rows] > 0
+        reads = reads[reads.any(axis=1)]  # units that read nothing (all padding) have no field
+        if not len(reads):
             raise ValueError(f"an axis of {n} is too short: no unit to measure")
-        out.append(AxisField(min(sizes), max(sizes), whole, len(sizes)))
+        first = reads.argmax(axis=1)
+        last = n - 1 - reads[:, ::-1].argmax(axis=1)
+        if not whole and not ends_whole and (first.min() == 0 or last.max() == n - 1):
+            raise ValueError(f"an axis of {n} is too short: a measured unit reaches the border")
+        sizes = last - first + 1
+        out.append(AxisField(int(sizes.min()), int(sizes.max()), whole, len(sizes)))
     return out
 
 

@@ -46,6 +46,8 @@ class RunOutput:
     derivation_errors: dict[tuple[str, str], str] = field(default_factory=dict)
     # (result on the run's device, result of the same check on the comparison device), for checks that follow --device
     parity: list[tuple[Result, Result]] = field(default_factory=list)
+    # what a side task found beside the checks (:func:`verify.parallel.run_parallel`), None where there was none
+    side: Any = None
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Status}

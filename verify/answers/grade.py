@@ -19,7 +19,7 @@ from typing import Any
 
 from verify import VerifyError
 from verify.answers import structured
-from verify.model import Kind, Part, Problem
+from verify.model import Derivation, Kind, Part, Problem
 
 MAX_FILE_BYTES = 1_000_000
 MAX_LIST_ITEMS = 400
@@ -856,13 +856,15 @@ class Reference:
 _REFERENCES: dict[tuple[str, str], Reference] = {}
 
 
-def reference_for(problem: Problem, part: Part) -> Reference:
+def reference_for(problem: Problem, part: Part, derivation: Derivation | None = None) -> Reference:
+    """The part's reference in the grader's terms, remembered per (problem, part); ``derivation``: one already made
+    (by a run of the bank) to use instead of deriving again."""
     key = (problem.id, part.key)
     ref = _REFERENCES.get(key)
     if ref is None:
         from verify.runner import derive
 
-        derivation = derive(part)
+        derivation = derivation or derive(part)
         answer = derivation.answer
         table = symbol_table(part, answer) if part.kind is not Kind.TEXT else None
         subs = definitions(part, answer)
@@ -1039,6 +1041,20 @@ def _hedged(problem: Problem, part: Part, answer: Answer, options: list[str], jo
         v.evidence = f"gives several values, and a grader takes none of a hedge ({listed})"
     else:
         v.verdict, v.method, v.evidence = "undecided", "reading", f"gives several values ({listed})"
+
+
+def grade_here(problem: Problem | None, answer: Answer, timeout: float = DEFAULT_TIMEOUT) -> Verdict:
+    """Grade one answer in this process under a time limit (for the bank's own answer files, such as the source
+    write-ups; answers from outside go through :func:`grade_answers`, whose workers also cap memory)."""
+    from verify.runner import CheckTimeout, time_limit
+
+    try:
+        with time_limit(timeout):
+            return grade_one(problem, answer)
+    except CheckTimeout:
+        return Verdict(
+            answer.id, answer.part, "undecided", answer.given(), evidence=f"grading ran past its {timeout:g} s limit"
+        )
 
 
 def grade_isolated(problem: Problem | None, answer: Answer, timeout: float = DEFAULT_TIMEOUT) -> Verdict:

@@ -310,7 +310,7 @@ def write_report(
     from verify.report.writeups import grade
 
     if writeups is None:
-        writeups = grade(problems)
+        writeups = grade(problems, derived=out.derivations)
 
     folder = figure_folder(path)
     date = date or datetime.date.today().isoformat()

@@ -6,12 +6,12 @@ Each write-up file names its seed document in a first comment line, ``# source: 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verify.model import Problem
+from verify.model import Derivation, Problem
 
 
 @dataclass(frozen=True)
@@ -40,23 +40,31 @@ def find(where: Path | None = None) -> list[WriteUp]:
     return out
 
 
-@dataclass(frozen=True)
-class _Bank:
-    problems: Sequence[Problem]
+def grade(
+    problems: Sequence[Problem],
+    where: Path | None = None,
+    derived: Mapping[tuple[str, str], Derivation] | None = None,
+) -> list[tuple[WriteUp, list[Any]]]:
+    """Each write-up's verdicts, for the answers whose problem is among ``problems`` (write-ups with none left out).
 
-    def find(self, problem_id: str) -> Problem | None:
-        return next((p for p in self.problems if p.id == problem_id), None)
+    Graded in this process, each answer under the grader's time limit: the files are the bank's own (answers from
+    outside go through the worker pool, which also caps memory). ``derived``: derivations a run of the bank already
+    made, by (problem id, part key), used as the references instead of deriving them again."""
+    from verify.answers.grade import grade_here, read_answers, reference_for
 
-
-def grade(problems: Sequence[Problem], where: Path | None = None) -> list[tuple[WriteUp, list[Any]]]:
-    """Each write-up's verdicts, for the answers whose problem is among ``problems`` (write-ups with none left out)."""
-    from verify.answers.grade import grade_answers, read_answers, warm_up
-
-    ids = {p.id for p in problems}
+    by_id = {p.id: p for p in problems}
     out = []
     for w in find(where):
-        answers = [a for a in read_answers(w.path) if a.id in ids]
-        if answers:
-            warm_up()
-            out.append((w, grade_answers(_Bank(problems), answers)))
+        answers = [a for a in read_answers(w.path) if a.id in by_id]
+        if not answers:
+            continue
+        verdicts = []
+        for a in answers:
+            problem = by_id[a.id]
+            part = next((p for p in problem.parts if p.key == a.part), None)
+            made = (derived or {}).get((a.id, a.part))
+            if part is not None and made is not None:
+                reference_for(problem, part, made)
+            verdicts.append(grade_here(problem, a))
+        out.append((w, verdicts))
     return out
