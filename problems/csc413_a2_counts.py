@@ -225,7 +225,7 @@ def _check_33_symbolic(claim: Any, ctx: Context) -> Outcome:
 
     def field(name: str) -> int:
         steps = [routes.AxisStep("conv", x["k"], x.get("s", 1), x.get("p", 0), x.get("d", 1)) for x in VARIANTS[name]]
-        return routes.axis_fields(steps, 96)[-1].max
+        return routes.axis_field(steps, 96).max
 
     return _factor_verdict(claim, field, "receptive field from composed connectivity matrices")
 

@@ -79,27 +79,28 @@ def axis_steps(layers: Sequence[Any]) -> list[tuple[str, AxisStep]]:
     return out
 
 
-def connectivity(step: AxisStep, n_in: int) -> Any:
-    """The boolean matrix M[o, i]: output o of the layer reads input i (along one axis of n_in positions)."""
+def connectivity(step: AxisStep, n_in: int) -> tuple[int, list[tuple[Any, Any]]]:
+    """The layer's boolean matrix M[o, i] (output o reads input i, along one axis of n_in positions) by its nonzero
+    entries: (n_out, groups of (o, i) index arrays), a group per kernel tap, no input twice within a group."""
     import numpy as np
 
     if step.kind == "full":
-        return np.ones((1, n_in), dtype=bool)
-    taps = np.arange(step.k) * step.d
+        return 1, [(np.zeros(n_in, dtype=np.int64), np.arange(n_in))]
+    groups = []
     if step.kind == "conv":  # gather: output o reads o·s − p + u·d
         n_out = count_windows(n_in, step.k, step.s, step.p, step.d)
-        o = np.repeat(np.arange(n_out), step.k)
-        i = o * step.s - step.p + np.tile(taps, n_out)
+        for u in range(step.k):
+            o = np.arange(n_out)
+            groups.append((o, o * step.s - step.p + u * step.d))
     elif step.kind == "tconv":  # scatter: input i writes to i·s − p + u·d
         n_out = count_scatter(n_in, step.k, step.s, step.p, step.op, step.d)
-        i = np.repeat(np.arange(n_in), step.k)
-        o = i * step.s - step.p + np.tile(taps, n_in)
+        for u in range(step.k):
+            i = np.arange(n_in)
+            groups.append((i * step.s - step.p + u * step.d, i))
     else:
         raise ValueError(step.kind)
-    m = np.zeros((n_out, n_in), dtype=bool)
-    inside = (i >= 0) & (i < n_in) & (o >= 0) & (o < n_out)
-    m[o[inside], i[inside]] = True
-    return m
+    inside = [(o >= 0) & (o < n_out) & (i >= 0) & (i < n_in) for o, i in groups]
+    return n_out, [(o[k], i[k]) for (o, i), k in zip(groups, inside, strict=True)]
 
 
 def axis_length(steps: Sequence[AxisStep], at_least: int) -> int:
@@ -122,34 +123,41 @@ class AxisField:
     units: int  # how many interior units were measured
 
 
-def axis_fields(steps: Sequence[AxisStep], n: int) -> list[AxisField]:
-    """Receptive-field sides after each layer along an axis of n inputs, from the product of connectivity matrices.
+def axis_field(steps: Sequence[AxisStep], n: int) -> AxisField:
+    """The receptive-field side after the last layer along an axis of n inputs, from the product of the layers'
+    connectivity matrices.
 
-    Units in the middle half of each layer's output are measured (their support must stay off both borders, or the
-    axis is too short and ValueError says so); after a fully connected layer the one unit's support is measured
-    whole."""
+    Units in the middle half of the last layer's output are measured (their support must stay off both borders, or
+    the axis is too short and ValueError says so); after a fully connected layer the one unit's support is measured
+    whole. The product is taken from the output side (the measured units' rows times each layer's matrix in turn), so
+    it costs units × inputs per layer, not a whole axis squared."""
     import numpy as np
 
-    reach = np.eye(n)  # reach[o, i] > 0: unit o of the current layer reads input i (0/1 floats: products by BLAS)
-    out: list[AxisField] = []
-    whole = False
-    ends_whole = any(step.kind == "full" for step in steps)  # only the fully connected unit's field is wanted
+    mats, widths = [], [n]
     for step in steps:
-        m = connectivity(step, reach.shape[0])
-        reach = ((m.astype(np.float64) @ reach) > 0).astype(np.float64)
-        whole = whole or step.kind == "full"
-        rows = slice(None) if whole else slice(reach.shape[0] // 4, max(reach.shape[0] * 3 // 4, 1))
-        reads = reach[rows] > 0
-        reads = reads[reads.any(axis=1)]  # units that read nothing (all padding) have no field
-        if not len(reads):
-            raise ValueError(f"an axis of {n} is too short: no unit to measure")
-        first = reads.argmax(axis=1)
-        last = n - 1 - reads[:, ::-1].argmax(axis=1)
-        if not whole and not ends_whole and (first.min() == 0 or last.max() == n - 1):
-            raise ValueError(f"an axis of {n} is too short: a measured unit reaches the border")
-        sizes = last - first + 1
-        out.append(AxisField(int(sizes.min()), int(sizes.max()), whole, len(sizes)))
-    return out
+        width, entries = connectivity(step, widths[-1])
+        mats.append(entries)
+        widths.append(width)
+    if not mats:
+        raise ValueError("no layer to measure")
+    whole = any(step.kind == "full" for step in steps)
+    width = widths[-1]
+    rows = np.arange(width) if whole else np.arange(width // 4, max(width * 3 // 4, 1))
+    reads = np.eye(width, dtype=bool)[rows]  # reads[u, o]: measured unit u reads position o of this layer's output
+    for entries, n_in in zip(reversed(mats), reversed(widths[:-1]), strict=True):
+        product = np.zeros((len(rows), n_in), dtype=bool)  # (reads · M)[u, i] = OR over o of reads[u, o] ∧ M[o, i]
+        for o, i in entries:
+            product[:, i] |= reads[:, o]
+        reads = product
+    hit = reads[reads.any(axis=1)]  # units that read nothing (all padding) have no field
+    if not len(hit):
+        raise ValueError(f"an axis of {n} is too short: no unit to measure")
+    first = hit.argmax(axis=1)
+    last = n - 1 - hit[:, ::-1].argmax(axis=1)
+    if not whole and (first.min() == 0 or last.max() == n - 1):
+        raise ValueError(f"an axis of {n} is too short: a measured unit reaches the border")
+    sizes = last - first + 1
+    return AxisField(int(sizes.min()), int(sizes.max()), whole, len(sizes))
 
 
 # ---- receptive fields by gradients --------------------------------------------------------------------------------

@@ -19,7 +19,11 @@ from verify.model import Context, Derivation, Kind, Outcome, Part, Step
 
 def index_count(c_in: Any, c_out: Any, kh: Any, kw: Any, groups: Any = 1, bias: bool = False) -> Any:
     """Count a layer's learnable numbers by summing over its index ranges (filter o, input channel c of o's group,
-    kernel row u, column v), plus one bias per filter: an independent route to the parameter formula."""
+    kernel row u, column v), plus one bias per filter: an independent route to the parameter formula. Sizes that are
+    all integers are counted by enumerating the ranges; symbolic ones by sympy's summation."""
+    if all(isinstance(x, int) for x in (c_in, c_out, kh, kw, groups)) and c_in % groups == 0:
+        per_filter = sum(1 for _c in range(c_in // groups) for _u in range(kh) for _v in range(kw))
+        return sum(per_filter + (1 if bias else 0) for _o in range(c_out))
     import sympy
 
     o, c, u, v = sympy.symbols("o c u v", integer=True)
@@ -256,7 +260,7 @@ def rf_parts(
                 if upto[-1].kind == "full" or any(s.kind == "full" for s in upto)
                 else routes.axis_length(upto, side)
             )
-            f = routes.axis_fields(upto, n)[-1]
+            f = routes.axis_field(upto, n)
             how = f"connectivity matrices of every layer along a {n}-pixel axis, multiplied: " + (
                 f"the fully connected unit reads {f.max} contiguous pixels"
                 if f.whole
