@@ -57,10 +57,11 @@ def equal(a: Any, b: Any, *, points: int = 60, seed: int = 0, valid: Any = None)
     False
     """
     a, b = as_sympy(a), as_sympy(b)
-    if rational_zero((a - b).rewrite(sympy.exp)):
+    zero = rational_zero((a - b).rewrite(sympy.exp))
+    if zero:
         return Comparison(True, "rational function", "the difference is 0 as a rational function")
-    try:
-        if sympy.simplify(a - b) == 0:
+    try:  # a difference that is a nonzero rational function of independent symbols is not 0: points show where
+        if zero is None and sympy.simplify(a - b) == 0:
             return Comparison(True, "simplify", "the difference simplifies to 0")
     except (TypeError, ValueError, NotImplementedError):  # simplify gives up on some piecewise and modular forms
         pass
