@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -91,3 +92,36 @@ def test_the_report_says_where_each_write_up_disagrees(bank, run_output):
         assert row in section, row
     assert section.count("[cpen455-hw2/7]") == 2 and section.count("[cpen455-hw2/2.6]") == 1
     assert "`H1`" not in section  # 2.4's H1 = 128 is the bias count the question asks for
+
+
+def test_write_ups_use_the_runs_derivations_and_a_stuck_answer_is_undecided(bank, run_output, monkeypatch):
+    """Graded with the run's derivations as references (none derived again); an answer whose grading does not end is
+    undecided with the reason, and the rest are graded."""
+    from verify import runner
+    from verify.answers import grade as g
+    from verify.report.writeups import grade
+
+    monkeypatch.setattr(g, "_REFERENCES", {})
+    derived: list[str] = []
+    monkeypatch.setattr(runner, "derive", lambda part, limit=None: derived.append(part.key))
+    problems = list(bank.select(["csc420-a2/q6", "csc420-a2/q7"]))
+    graded = grade(problems, derived=run_output.derivations)
+    assert graded and not derived
+    verdicts = [v for _, vs in graded for v in vs]
+    assert verdicts and all(v.verdict in ("correct", "incorrect") for v in verdicts)
+
+    real = g.grade_one
+    stuck = verdicts[0]
+
+    def slow(problem, answer):
+        if (answer.id, answer.part) == (stuck.id, stuck.part):
+            while True:
+                time.sleep(0.01)
+        return real(problem, answer)
+
+    monkeypatch.setattr(g, "grade_one", slow)
+    monkeypatch.setattr(g, "DEFAULT_TIMEOUT", 0.3)
+    monkeypatch.setattr(g.grade_here, "__defaults__", (0.3,))
+    again = [v for _, vs in grade(problems, derived=run_output.derivations) for v in vs]
+    assert again[0].verdict == "undecided" and "limit" in again[0].evidence
+    assert [v.verdict for v in again[1:]] == [v.verdict for v in verdicts[1:]]

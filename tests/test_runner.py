@@ -34,6 +34,29 @@ def test_time_limit():
     assert result.seconds < 2
 
 
+def test_time_limits_nest():
+    """An inner limit neither cancels the enclosing one nor outlives it; a shorter enclosing one still fires."""
+    import pytest
+
+    from verify.runner import CheckTimeout, time_limit
+
+    start = time.monotonic()
+    with pytest.raises(CheckTimeout, match=r"limit of 0\.3 s"), time_limit(0.3):
+        with time_limit(5):
+            time.sleep(0.05)
+        while True:  # the enclosing limit, restored with what is left of it, stops this
+            time.sleep(0.01)
+    assert time.monotonic() - start < 1
+    with pytest.raises(CheckTimeout, match=r"limit of 0\.2 s"), time_limit(0.2), time_limit(5):
+        while True:
+            time.sleep(0.01)
+    with time_limit(5):
+        with pytest.raises(CheckTimeout, match=r"limit of 0\.1 s"), time_limit(0.1):
+            while True:
+                time.sleep(0.01)
+        time.sleep(0.2)  # the enclosing limit goes on after the inner one fired: nothing fires here
+
+
 def test_failed_derivation_marks_checks_as_errors():
     def bad():
         raise ValueError("no")
