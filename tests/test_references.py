@@ -171,3 +171,14 @@ def test_the_summary_counts_derived_and_stated_references(bank, run_output):
     )
     for p, part in stated:
         assert f"{p.id} `{part.key}`" in text.split("**References:**", 1)[1].split("\n", 1)[0]
+
+
+def test_the_readme_counts_match_the_bank(bank):
+    """The README's figures for computed and stated references are the bank's."""
+    from verify.runner import derive
+
+    graded = [part for p in bank.problems for part in p.parts if part.kind is not Kind.TEXT]
+    stated = sum(derive(part).stated for part in graded)
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"Of the {len(graded)} graded references, {len(graded) - stated} are computed" in readme
+    assert f" {stated} are stated:" in readme
