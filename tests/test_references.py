@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from mutants import mutants
+
 from verify.model import Kind, Status
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,6 +159,8 @@ def test_every_stated_reference_is_confirmed_by_named_checks(bank, run_output):
         assert line in block, (p.id, part.key, line)
         results = [r for r in run_output.results if (r.problem, r.part) == (p.id, part.key) and not r.convention]
         assert {r.check for r in results if r.status is Status.PASS} == set(names), (p.id, part.key)
+        # test_mutants.py runs every check on each of these and requires a failure: there must be some to run.
+        assert mutants(part.kind, run_output.derivations[(p.id, part.key)].answer), (p.id, part.key)
 
 
 def test_the_summary_counts_derived_and_stated_references(bank, run_output):
