@@ -13,12 +13,12 @@ AXES = ("B", "C", "H", "W")
 EPS = 1e-5
 TOL = 1e-10
 
-# part key: (axes reduced over, the number of means the question asks for, the torch layer that computes it)
+# part key: (the number of means the question asks for, the torch layer that computes it)
 VARIANTS = {
-    "one": (("B", "C", "H", "W"), "1", "nn.BatchNorm1d(1) on X.reshape(-1, 1)"),
-    "per_channel": (("B", "H", "W"), "C", "nn.BatchNorm2d(C) in training mode"),
-    "per_location": (("B", "C"), "H*W", "nn.BatchNorm1d(H·W) on X.reshape(B·C, H·W)"),
-    "per_channel_location": (("B",), "C*H*W", "nn.BatchNorm1d(C·H·W) on X.reshape(B, C·H·W)"),
+    "one": ("1", "nn.BatchNorm1d(1) on X.reshape(-1, 1)"),
+    "per_channel": ("C", "nn.BatchNorm2d(C) in training mode"),
+    "per_location": ("H*W", "nn.BatchNorm1d(H·W) on X.reshape(B·C, H·W)"),
+    "per_channel_location": ("C*H*W", "nn.BatchNorm1d(C·H·W) on X.reshape(B, C·H·W)"),
 }
 
 
@@ -49,18 +49,28 @@ def normalize(x: Any, axes: tuple[str, ...]) -> Any:
     return (x - mean) / (var + EPS).sqrt()
 
 
+def _reduced_axes(count: str) -> tuple[str, ...]:
+    """The question asks for ``count`` means: one per value of the axes that count multiplies; the others are
+    averaged over."""
+    import sympy
+
+    sizes = sympy.sympify(count, locals={a: sympy.Symbol(a) for a in AXES})
+    return tuple(a for a in AXES if sympy.Symbol(a) not in sizes.free_symbols)
+
+
 def _derive(key: str) -> Derivation:
     import sympy
 
-    axes, count, layer = VARIANTS[key]
+    count, layer = VARIANTS[key]
+    axes = _reduced_axes(count)
     kept = [a for a in AXES if a not in axes]
     idx = ",".join(a.lower() for a in kept) or r"\cdot"
     n = r"\cdot ".join(axes)
     sums = "".join(rf"\sum_{{{a.lower()}}}" for a in axes)
     return Derivation(
         frozenset(axes),
-        stated=True,  # the variant's axes are its definition; the checks compute its statistics and compare
         steps=(
+            Step(f"The question asks for {count} mean(s): one per value of ({', '.join(kept) or 'nothing'})."),
             Step(
                 f"One mean and variance per ({', '.join(kept) or 'nothing'}): {count} of each, averaging over {', '.join(axes)}.",
                 rf"m_{{{idx}}} = \frac{{1}}{{{n}}} {sums} X_{{b,c,h,w}},\quad v_{{{idx}}} = \frac{{1}}{{{n}}} {sums} (X_{{b,c,h,w}} - m_{{{idx}}})^2",
@@ -85,7 +95,7 @@ def _count_check(key: str) -> Any:
         if not set(axes) <= set(AXES):
             return Outcome(False, "number of means", f"unknown axes {axes}")
         kept = sympy.Mul(*[syms[a] for a in AXES if a not in axes])
-        want = sympy.sympify(VARIANTS[key][1], locals=syms)
+        want = sympy.sympify(VARIANTS[key][0], locals=syms)
         ok = sympy.simplify(kept - want) == 0 and "B" in axes
         return Outcome(
             ok,
@@ -105,7 +115,7 @@ def _torch_check(key: str) -> Any:
         axes = _axes(claim)
         if not set(axes) <= set(AXES):
             return Outcome(False, "claim vs torch", f"unknown axes {axes}")
-        return checks.close(normalize(x, axes), _reference(key, x), TOL, VARIANTS[key][2] + " on a 4×3×5×6 tensor")
+        return checks.close(normalize(x, axes), _reference(key, x), TOL, VARIANTS[key][1] + " on a 4×3×5×6 tensor")
 
     return check
 
@@ -180,7 +190,7 @@ def _shift_check(claim: Any, ctx: Context) -> Outcome:
     pos, ch = spread(axes)
     table = "; ".join(
         f"{name}: positions {'same' if spread(ax)[0] < TOL else 'differ'}, channels {'differ' if spread(ax)[1] > TOL else 'same'}"
-        for name, (ax, _, _) in VARIANTS.items()
+        for name, ax in ((name, _reduced_axes(count)) for name, (count, _) in VARIANTS.items())
     )
     return Outcome(
         pos < TOL and ch > TOL,
@@ -272,14 +282,16 @@ def _affine_symbolic(claim: Any, ctx: Context) -> Outcome:
 def _derive_affine_params() -> Derivation:
     import sympy
 
-    C = sympy.Symbol("C", integer=True, positive=True)
+    kept = [a for a in AXES if a not in _derive_conv_choice().answer]  # the convolution-like choice's statistics
+    size = sympy.Mul(*[sympy.Symbol(a, integer=True, positive=True) for a in kept])
+    count = len(("gamma", "beta")) * size
     return Derivation(
-        2 * C,
+        count,
         (
             Step(
-                "The transform must act like a convolution: the same at every position, its own for each channel, "
-                "so γ and β are indexed by the channel alone",
-                r"\gamma, \beta \in \mathbb{R}^{C}:\ 2C",
+                "The transform must act like a convolution, as the normalization does (conv_choice): γ and β are "
+                f"indexed by the axes its statistics keep, ({', '.join(kept)}), one value of each per index",
+                rf"\gamma, \beta \in \mathbb{{R}}^{{{sympy.latex(size)}}}:\ {sympy.latex(count)}",
             ),
         ),
     )

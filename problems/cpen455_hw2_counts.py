@@ -117,9 +117,11 @@ def _params_part(key: str, grouped: bool) -> Part:
     def derive() -> Derivation:
         import sympy
 
+        from verify.arith import conv
+
         s = _s()
         g = s["M"] if grouped else 1
-        ans = s["C"] * s["K"] ** 2 * s["N"] / g
+        ans = conv.conv_params(s["C"], s["N"], s["K"], groups=g)
         steps = [
             Step(
                 "Each of the N filters spans K×K positions of the C/g channels of its group (no bias).",
@@ -188,42 +190,44 @@ OPS_CONVENTIONS = ("exact operations", "FLOPs = 2·MACs")
 def _derive_6(key: str) -> Derivation:
     import sympy
 
+    from verify.arith import conv
+
     s = _s()
     B, C, H, W, K, N = (s[x] for x in "BCHWKN")
+    # (weights, output channels) of each layer, from the parameter formula; half padding keeps H×W, so every weight
+    # meets B·H·W positions (one multiply-accumulate each), and each of the B·H·W·(channels) outputs sums its terms
+    # with one addition fewer than it has terms.
+    layers = {
+        "vanilla": [(conv.conv_params(C, N, K), N)],
+        "separable": [(conv.conv_params(C, C, K, groups=C), C), (conv.conv_params(C, N, 1), N)],
+    }
+    net = key.split("_")[1]
+    per_layer_macs = [weights * B * H * W for weights, _ in layers[net]]
     values = {
-        "params_vanilla": C * K**2 * N,
-        "params_separable": C * K**2 + C * N,
-        "ops_vanilla": B * H * W * N * (2 * C * K**2 - 1),
-        "ops_separable": B * C * H * W * (2 * K**2 - 1) + B * H * W * N * (2 * C - 1),
+        f"params_{net}": sympy.expand(sum(weights for weights, _ in layers[net])),
+        f"ops_{net}": sum(
+            sympy.factor(2 * macs - B * H * W * out) for macs, (_, out) in zip(per_layer_macs, layers[net], strict=True)
+        ),
     }
-    steps = {
-        "params_vanilla": [Step("N filters of size K×K×C", sympy.latex(values["params_vanilla"]))],
-        "params_separable": [
-            Step(
-                "a depthwise K×K filter per channel (C·K²) and a pointwise 1×1×C filter per output (C·N)",
-                sympy.latex(values["params_separable"]),
-            )
-        ],
-        "ops_vanilla": [
-            Step(
-                "B·N·H·W outputs, each a dot product of length C·K²: C·K² multiplies and C·K² − 1 additions",
-                sympy.latex(values["ops_vanilla"]),
-            )
-        ],
-        "ops_separable": [
-            Step(
-                "depthwise: B·C·H·W dot products of length K²; pointwise: B·N·H·W dot products of length C",
-                sympy.latex(values["ops_separable"]),
-            )
-        ],
+    why = {
+        "params_vanilla": "N filters of size K×K×C",
+        "params_separable": "a depthwise K×K filter per channel (C·K²) and a pointwise 1×1×C filter per output (C·N)",
+        "ops_vanilla": "B·N·H·W outputs, each a dot product of length C·K²: C·K² multiplies and C·K² − 1 additions",
+        "ops_separable": "depthwise: B·C·H·W dot products of length K²; pointwise: B·N·H·W dot products of length C",
     }
+    steps = [Step(f"Weights per layer from the parameter formula: {', '.join(str(w) for w, _ in layers[net])}")]
+    if key.startswith("ops"):
+        steps.append(
+            Step(
+                "Each weight meets B·H·W positions (half padding keeps H×W): multiply-accumulates",
+                sympy.latex(sum(sympy.factor(m) for m in per_layer_macs)),
+            )
+        )
+    steps.append(Step(why[key], sympy.latex(values[key])))
     accepted: tuple[tuple[str, Any], ...] = ()
     if key.startswith("ops"):
-        macs = {"ops_vanilla": B * H * W * N * C * K**2, "ops_separable": B * H * W * C * (K**2 + N)}[key]
-        accepted = ((OPS_CONVENTIONS[1], 2 * macs),)
-    return Derivation(
-        values[key], tuple(steps[key]), accepted=accepted, convention=OPS_CONVENTIONS[0] if accepted else ""
-    )
+        accepted = ((OPS_CONVENTIONS[1], sum(sympy.factor(2 * m) for m in per_layer_macs)),)
+    return Derivation(values[key], tuple(steps), accepted=accepted, convention=OPS_CONVENTIONS[0] if accepted else "")
 
 
 def _layers_6(c: dict[str, int], separable: bool) -> list[Any]:

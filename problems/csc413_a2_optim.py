@@ -212,6 +212,7 @@ def _derive_w_hat() -> Derivation:
                 + r" = w^*, \text{ the unique solution of } Xw = t \text{ in the row space, i.e. of least norm}",
             ),
         ),
+        stated=True,  # the row-space argument above is carried out by hand; the checks solve each instance
     )
 
 
@@ -791,15 +792,37 @@ def _memory_part(key: str, graph: bool) -> Part:
 # ---- 2.2.x one-step learning rate --------------------------------------------------------------------------------
 
 
-def _w1_expr() -> Any:
+def _one_step() -> dict[str, Any]:
+    """One GD step on (1/n)‖Xw − t‖² from w₀, by sympy's matrix calculus, with a = Xw₀ − t: the gradient at w₀, w₁,
+    L₁ = L(w₁) as a polynomial in η, its first two η-derivatives and the stationary η (L₁ is quadratic in η, so
+    dL₁/dη = c + η·d²L₁/dη² is linear and vanishes at η = −c·(d²L₁/dη²)⁻¹)."""
+    import sympy
+
     s = _sym()
-    return s["w0"] - 2 * s["eta"] / s["n"] * s["X"].T * s["a"]
+    X, t, w0, n, eta, a = s["X"], s["t"], s["w0"], s["n"], s["eta"], s["a"]
+    loss = (X * w0 - t).T * (X * w0 - t) / n
+    grad = loss.diff(w0).subs(X * w0 - t, a)
+    w1 = w0 - eta * grad
+    r1 = a + X * (w1 - w0)  # X w₁ − t = (X w₀ − t) + X (w₁ − w₀)
+    l1 = sympy.expand(r1.T * r1 / n)
+    d1 = sympy.expand(l1.diff(eta))
+    d2 = sympy.expand(d1.diff(eta))
+    c = sympy.expand(d1 - eta * d2)
+    return {"grad": grad, "w1": w1, "r1": r1, "L1": l1, "d1": d1, "d2": d2, "eta_star": -c * d2.I}
 
 
-def _l1_expr() -> Any:
-    s = _sym()
-    r = s["a"] - 2 * s["eta"] / s["n"] * s["X"] * s["X"].T * s["a"]
-    return (r.T * r) / s["n"]
+def _is_gram(e: Any) -> bool:
+    """Whether a 1×1 matrix expression is a positive multiple of vᵀv: its matrix factors read the same backwards with
+    every factor transposed (aᵀ X Xᵀ X Xᵀ a = (Xᵀ X Xᵀ... a)ᵀ(...)), times a positive scalar."""
+    import sympy
+
+    coeff, mats = e.as_coeff_mmul()
+    factors = list(mats.args)
+    scalars = [f for f in factors if not getattr(f, "is_Matrix", False)]
+    matrices = [f for f in factors if getattr(f, "is_Matrix", False)]
+    half = len(matrices) // 2
+    mirrored = len(matrices) % 2 == 0 and all(matrices[-1 - i] == matrices[i].T for i in range(half))
+    return bool(mirrored and sympy.Mul(coeff, *scalars).is_positive)
 
 
 def _explicit_l1(inst: Any) -> Any:
@@ -832,23 +855,22 @@ def _torch_l1(inst: Any, m: dict[str, Any], eta: float, order: int = 0) -> Any:
     return float(out.detach())
 
 
-def _eta_star_expr() -> Any:
-    s = _sym()
-    X, a, n = s["X"], s["a"], s["n"]
-    return n * (a.T * X * X.T * a) * (2 * (a.T * X * X.T * X * X.T * a)).I
-
-
 def _derive_w1_l1(which: str) -> Callable[[], Derivation]:
     def derive() -> Derivation:
         import sympy
 
-        w1, l1 = _w1_expr(), _l1_expr()
+        step = _one_step()
+        w1, r1 = step["w1"], step["r1"]
+        l1 = r1.T * r1 / _sym()["n"]
         steps = (
-            Step("The gradient of (1/n)‖Xw − t‖² at w₀ is", r"\frac{2}{n} X^\top (X w_0 - t) = \frac{2}{n} X^\top a"),
-            Step("One GD step:", r"w_1 = " + sympy.latex(w1)),
             Step(
-                "Then X w₁ − t = a − (2η/n) X Xᵀ a, so",
-                r"\mathcal{L}_1 = \frac{1}{n}\left\| a - \frac{2\eta}{n} X X^\top a \right\|_2^2",
+                "sympy's matrix derivative of (1/n)‖Xw − t‖² at w₀, with a = X w₀ − t:",
+                r"\nabla \mathcal{L}(w_0) = " + sympy.latex(step["grad"]),
+            ),
+            Step("One GD step:", r"w_1 = w_0 - \eta \nabla \mathcal{L}(w_0) = " + sympy.latex(w1)),
+            Step(
+                "Then X w₁ − t = (X w₀ − t) + X(w₁ − w₀), so",
+                r"X w_1 - t = " + sympy.latex(r1) + r",\quad \mathcal{L}_1 = " + sympy.latex(l1),
             ),
         )
         return Derivation(w1 if which == "w1" else l1, steps)
@@ -859,27 +881,31 @@ def _derive_w1_l1(which: str) -> Callable[[], Derivation]:
 def _derive_d2() -> Derivation:
     import sympy
 
-    s = _sym()
-    X, a, n = s["X"], s["a"], s["n"]
-    d2 = 8 / n**3 * (a.T * X * X.T * X * X.T * a)
+    step = _one_step()
+    d2 = step["d2"]
     return Derivation(
         d2,
         (
-            Step(
-                "L₁ is a quadratic in η:",
-                r"\mathcal{L}_1 = \frac{1}{n}\left(a^\top a - \frac{4\eta}{n} a^\top X X^\top a + \frac{4\eta^2}{n^2} \|X X^\top a\|^2\right)",
-            ),
-            Step("so its second derivative is", sympy.latex(d2) + r" = \frac{8}{n^3}\|X X^\top a\|_2^2 \ge 0"),
+            Step("L₁ (2.2.1) expanded is a quadratic in η:", r"\mathcal{L}_1 = " + sympy.latex(step["L1"])),
+            Step("sympy differentiates it twice in η:", sympy.latex(d2) + r" = \frac{8}{n^3}\|X X^\top a\|_2^2"),
         ),
     )
 
 
 def _derive_convex() -> Derivation:
+    import sympy
+
+    d2 = _one_step()["d2"]
+    gram = _is_gram(d2)
     return Derivation(
-        True,
+        gram,
         (
+            Step("The second derivative of L₁ in η (2.2.2's d2L1) is", sympy.latex(d2)),
             Step(
-                "d²L₁/dη² = (8/n³)‖X Xᵀ a‖² is a squared norm times a positive constant, so it is ≥ 0 for every η: L₁ is convex in η."
+                "Its matrix factors read the same backwards with each transposed, so it is vᵀv (v = X Xᵀ a) times "
+                "a positive constant: ≥ 0 for every η, and L₁ is convex in η."
+                if gram
+                else "It is not a positive multiple of a squared norm: its sign is not fixed."
             ),
         ),
     )
@@ -888,11 +914,15 @@ def _derive_convex() -> Derivation:
 def _derive_eta_star() -> Derivation:
     import sympy
 
-    es = _eta_star_expr()
+    step = _one_step()
+    es = step["eta_star"]
     return Derivation(
         es,
         (
-            Step("dL₁/dη = −(4/n²) aᵀX Xᵀa + (8η/n³)‖X Xᵀ a‖²; setting it to 0:", r"\eta^* = " + sympy.latex(es)),
+            Step(
+                "dL₁/dη is linear in η (L₁ is quadratic):", r"\frac{d\mathcal{L}_1}{d\eta} = " + sympy.latex(step["d1"])
+            ),
+            Step("Setting it to 0:", r"\eta^* = " + sympy.latex(es)),
             Step("equivalently", r"\eta^* = \frac{n}{2}\,\frac{\|X^\top a\|_2^2}{\|X X^\top a\|_2^2}"),
             Step("The second derivative is ≥ 0 (2.2.2), so this stationary point is the minimum."),
         ),
@@ -985,15 +1015,22 @@ def _check_convex_torch(claim: Any, ctx: Context) -> Outcome:
 # ---- 2.3.x L2 versus weight decay ----------------------------------------------------------------------------------
 
 
+def _l2_steps() -> tuple[Any, Any]:
+    """One step from w₀ with the L2 term λ̃‖w‖² (the gradient of the penalized loss, by sympy's matrix derivative) and
+    with weight decay (equation 5: w₁ = (1 − λ)w₀ − η∇L(w₀))."""
+    s = _sym()
+    X, t, w0, n, eta = s["X"], s["t"], s["w0"], s["n"], s["eta"]
+    loss = (X * w0 - t).T * (X * w0 - t) / n
+    grad = loss.diff(w0)
+    l2 = w0 - eta * (loss + s["lambda_tilde"] * w0.T * w0).diff(w0)
+    return l2, (1 - s["lambda"]) * w0 - eta * grad
+
+
 def _derive_l2(which: str) -> Callable[[], Derivation]:
     def derive() -> Derivation:
         import sympy
 
-        s = _sym()
-        X, t, w0, n, eta = s["X"], s["t"], s["w0"], s["n"], s["eta"]
-        grad = 2 / n * X.T * (X * w0 - t)
-        l2 = w0 - eta * (grad + 2 * s["lambda_tilde"] * w0)
-        wd = (1 - s["lambda"]) * w0 - eta * grad
+        l2, wd = _l2_steps()
         steps = (
             Step(
                 "With the L2 term λ̃‖w‖² the gradient gains 2λ̃w:",
@@ -1084,13 +1121,18 @@ def _derive_lambda_tilde() -> Derivation:
     import sympy
 
     s = _sym()
-    lt = sympy.solve(sympy.Eq(1 - 2 * s["eta"] * s["lambda_tilde"], 1 - s["lambda"]), s["lambda_tilde"])[0]
+    l2, wd = _l2_steps()
+    gap = sympy.expand(l2 - wd)  # the data terms cancel: a multiple of w₀ is left
+    factor, rest = gap.as_coeff_mmul()
+    if rest.doit() != s["w0"]:
+        raise ValueError(f"the two updates differ by {gap}, not a multiple of w0")
+    lt = sympy.solve(factor, s["lambda_tilde"])[0]
     return Derivation(
         lt,
         (
             Step(
-                "The two updates of 2.3.1 differ only in the factor on w₀:",
-                r"1 - 2\eta\tilde\lambda \quad\text{vs}\quad 1 - \lambda",
+                "The two updates of 2.3.1 differ only in the factor on w₀ (their difference, expanded):",
+                r"w_1^{L2} - w_1^{wd} = " + sympy.latex(gap),
             ),
             Step("Equal for every w₀ exactly when", r"\tilde\lambda = " + sympy.latex(lt)),
             Step(

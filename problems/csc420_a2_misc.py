@@ -162,11 +162,14 @@ def _derive_dsigma() -> Derivation:
 
     x, y = sympy.symbols("x y", real=True)
     d = sympy.diff(_sig(x), x)
+    (logit,) = sympy.solve(sympy.Eq(_sig(x), y), x)  # x in terms of the output y
+    in_y = sympy.factor(sympy.simplify(d.subs(x, logit)))
     return Derivation(
-        y * (1 - y),
+        in_y,
         (
             Step("Differentiate σ(x) = 1/(1 + e^{−x}):", rf"\sigma'(x) = {sympy.latex(d)}"),
-            Step("Write e^{−x}/(1 + e^{−x}) = 1 − σ(x); with y = σ(x)", r"\sigma'(x) = y(1 - y)"),
+            Step("Invert y = σ(x):", rf"x = {sympy.latex(logit)}"),
+            Step("and substitute, so the derivative is a function of y alone", rf"\sigma'(x) = {sympy.latex(in_y)}"),
             Step("So the backward pass needs only the forward output y, not x."),
         ),
     )
@@ -199,18 +202,32 @@ def _derive_dtanh() -> Derivation:
     import sympy
 
     x = sympy.Symbol("x", real=True)
-    s = sympy.Function("sigma")(2 * x)
+    gap = sympy.simplify((2 * _sig(2 * x) - 1 - sympy.tanh(x)).rewrite(sympy.exp))
+    if gap != 0:
+        raise ValueError(f"tanh(x) − (2σ(2x) − 1) = {gap}")
+    dsigma = _derive_dsigma().answer  # σ′ as a function of σ's output (q6)
+    y = next(iter(dsigma.free_symbols))
+
+    class Logistic(sympy.Function):
+        """σ with the derivative q6 found: the chain rule applies it."""
+
+        def fdiff(self, argindex: int = 1) -> Any:
+            return dsigma.subs(y, self)
+
+    answer = sympy.diff(2 * Logistic(2 * x) - 1, x).replace(Logistic, sympy.Function("sigma"))
     return Derivation(
-        4 * (s - s**2),
+        answer,
         (
-            Step("tanh(x) = 2σ(2x) − 1, since 2/(1 + e^{−2x}) − 1 = (1 − e^{−2x})/(1 + e^{−2x})."),
             Step(
-                "Differentiating with the chain rule and σ′ = σ(1 − σ):",
-                r"\tanh'(x) = 2\cdot 2\,\sigma'(2x) = 4\sigma(2x)(1 - \sigma(2x))",
+                "tanh(x) = 2σ(2x) − 1: sympy simplifies their difference (written in exponentials) to",
+                sympy.latex(gap),
+            ),
+            Step(
+                f"Differentiating with the chain rule and σ′ = {dsigma} at y = σ (q6):",
+                r"\tanh'(x) = " + sympy.latex(answer),
             ),
             Step("equivalently 1 − tanh²(x)."),
         ),
-        latex=r"4\left(\sigma(2x) - \sigma(2x)^2\right)",
     )
 
 

@@ -242,16 +242,18 @@ def _grad_w_part() -> Part:
     def derive() -> Derivation:
         import sympy
 
-        G, X, _ = _gw_syms()
-        ans = G * X
+        G, X, W = _gw_syms()
+        linear = sympy.Trace(G.T * W * X.T)  # Σ_ij G_ij Y_ij with Y = W Xᵀ: L's first-order change in Y
+        ans = linear.diff(W)
         return Derivation(
             ans,
             (
                 Step(
-                    "Y_ij = Σ_k W_ik X_jk, so ∂Y_ij/∂W_ik = X_jk and",
-                    r"\frac{\partial L}{\partial W_{ik}} = \sum_j G_{ij} X_{jk}",
+                    "Y_ij = Σ_k W_ik X_jk, that is Y = W Xᵀ; to first order L changes by Σ_ij G_ij ΔY_ij, so the "
+                    "gradient is that of",
+                    sympy.latex(linear),
                 ),
-                Step("which is the matrix product", sympy.latex(ans)),
+                Step("sympy's matrix derivative in W", r"\frac{\partial L}{\partial W} = " + sympy.latex(ans)),
             ),
         )
 
@@ -325,16 +327,21 @@ def _grad_x_broadcast_part() -> Part:
         import sympy
 
         h = sympy.Symbol("h", integer=True, positive=True)
-        G = sympy.MatrixSymbol("G", h, 16)
-        ans = G * sympy.OneMatrix(16, 1)
+        G, x = sympy.MatrixSymbol("G", h, 16), sympy.MatrixSymbol("x", h, 1)
+        linear = sympy.Trace(G.T * x * sympy.OneMatrix(1, 16))  # Σ_ij G_ij Y_ij with Y = x 1ᵀ (x copied 16 times)
+        ans = linear.diff(x)
         return Derivation(
             ans,
             (
                 Step(
-                    "x_i is copied into all 16 entries of row i, so its gradient collects them:",
-                    r"\frac{\partial L}{\partial x_i} = \sum_{j=1}^{16} G_{ij}",
+                    "x_i is copied into all 16 entries of row i: Y = x 1ᵀ; to first order L changes by "
+                    "Σ_ij G_ij ΔY_ij, so the gradient is that of",
+                    sympy.latex(linear),
                 ),
-                Step("the row sums of G, i.e. G times a column of ones", sympy.latex(ans)),
+                Step(
+                    "sympy's matrix derivative in x: the row sums of G, G times a column of ones",
+                    r"\frac{\partial L}{\partial x} = " + sympy.latex(ans),
+                ),
             ),
         )
 

@@ -332,7 +332,12 @@ def _q15_formula(which: str, q: Mapping[str, int]) -> Any:
     c1, c2, c3, classes = q["c1"], q["c2"], q["c3"], q["classes"]
     common = conv.conv_params(1, c1, 3, bias=True) + conv.conv_params(c1, c2, 3, bias=True)
     if which == "fixed":
-        return common + conv.conv_params(c2, c3, 3, bias=True) + conv.linear_params(c3 * 3 * 3, classes, bias=True)
+        side = 28  # the MNIST input: each 3×3 convolution (padding 1) keeps it, each 2×2 pool halves it
+        for _ in range(3):
+            side = conv.pool_out(conv.conv_out(side, 3, 1, 1), 2, 2)
+        return (
+            common + conv.conv_params(c2, c3, 3, bias=True) + conv.linear_params(c3 * side * side, classes, bias=True)
+        )
     return common + conv.conv_params(c2, N, 3, bias=True) + conv.linear_params(N, classes, bias=True)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from verify.model import Derivation, Figure, Kind, Problem, Result, Status
+from verify.model import Derivation, Figure, Kind, Part, Problem, Result, Status
 from verify.runner import RunOutput
 
 HEADER_PREFIX = "<!-- generated"
@@ -83,7 +83,21 @@ def _summary(problems: Sequence[Problem], out: RunOutput) -> list[str]:
         verdict = ICON[Status.PASS] if not bad else ICON[bad[0].status]
         anchor = p.id.replace("/", "").replace(".", "")
         lines.append(f"| [{p.id}](#{anchor}) | {cell(p.title)} | {len(p.parts)} | {passed}/{len(rs)} | {verdict} |")
-    return lines
+    return [*lines, "", *_reference_origins(problems, out)]
+
+
+def _reference_origins(problems: Sequence[Problem], out: RunOutput) -> list[str]:
+    """How many graded references the bank's code derives and which ones it states instead."""
+    graded = [(p, part) for p in problems for part in p.parts if part.kind is not Kind.TEXT]
+    derived = [(p, part) for p, part in graded if (d := out.derivations.get((p.id, part.key))) and not d.stated]
+    stated = [(p, part) for p, part in graded if (d := out.derivations.get((p.id, part.key))) and d.stated]
+    names = ", ".join(f"[{p.id} `{part.key}`](#{p.id.replace('/', '').replace('.', '')})" for p, part in stated)
+    return [
+        f"**References:** {len(derived)} of {len(graded)} graded answers are computed by the bank's code from the "
+        f"question's data; {len(stated)} are stated (a construction, a decision, a set of named things, or a closed "
+        "form argued by hand in its steps), each marked in its part with the checks that confirm it"
+        + (f": {names}." if stated else ".")
+    ]
 
 
 def _checks_table(results: Sequence[Result], figure_link: Callable[[Figure], str]) -> list[str]:
@@ -138,6 +152,23 @@ def _writeup_sections(graded: Sequence[tuple[Any, Sequence[Any]]]) -> list[str]:
                 )
             lines.append("")
     return lines
+
+
+def _stated_line(part: Part, results: Sequence[Result]) -> str:
+    """The line under a stated reference: the part's checks that passed on it (each also fails on the mutants
+    tests/test_mutants.py makes of it), named from the results, and any that did not."""
+    passed = [
+        c.name
+        for c in part.checks
+        if any(r.check == c.name and r.status is Status.PASS and not r.convention for r in results)
+    ]
+    missing = [c.name for c in part.checks if c.name not in passed]
+    text = f"*Stated, confirmed by {_quoted(passed) or 'no check (none passed)'}"
+    return text + (f"; not confirmed by {_quoted(missing)}.*" if missing else ".*")
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(f"“{cell(n)}”" for n in names)
 
 
 def _convention_line(problem: Problem, part_key: str, out: RunOutput) -> list[str]:
@@ -199,8 +230,7 @@ def render(
             else:
                 lines += [f"**Reference answer:** ${_answer_latex(derivation)}$", ""]
                 if derivation.stated:
-                    passed = [r.check for r in results if r.status is Status.PASS and not r.convention]
-                    lines += [f"*Stated, confirmed by {', '.join(passed) or 'no check (none passed)'}.*", ""]
+                    lines += [_stated_line(part, results), ""]
             if derivation is not None:
                 if part.note and part.note != last_note:
                     lines += [f"*{part.note}*", ""]
