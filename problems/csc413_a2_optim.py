@@ -792,6 +792,7 @@ def _memory_part(key: str, graph: bool) -> Part:
 # ---- 2.2.x one-step learning rate --------------------------------------------------------------------------------
 
 
+@functools.cache
 def _one_step() -> dict[str, Any]:
     """One GD step on (1/n)‖Xw − t‖² from w₀, by sympy's matrix calculus, with a = Xw₀ − t: the gradient at w₀, w₁,
     L₁ = L(w₁) as a polynomial in η, its first two η-derivatives and the stationary η (L₁ is quadratic in η, so
@@ -1015,6 +1016,7 @@ def _check_convex_torch(claim: Any, ctx: Context) -> Outcome:
 # ---- 2.3.x L2 versus weight decay ----------------------------------------------------------------------------------
 
 
+@functools.cache
 def _l2_steps() -> tuple[Any, Any]:
     """One step from w₀ with the L2 term λ̃‖w‖² (the gradient of the penalized loss, by sympy's matrix derivative) and
     with weight decay (equation 5: w₁ = (1 − λ)w₀ − η∇L(w₀))."""
