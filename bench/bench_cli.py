@@ -144,11 +144,19 @@ def main() -> None:
         )
     table = "\n".join(rows)
     load = os.getloadavg()
+    quiet_found = load_found < 0.7
     where = (
         f"{platform.python_version()}, {platform.machine()}, {len(os.sched_getaffinity(0))} cores; median of "
-        f"{args.repeat} rounds after a warm-up. Not quiet: other work shared the machine, load average {load_found:.1f} "
-        f"when the rounds began and {load[0]:.1f} at the end, so 'as found' is a loaded machine, and the CPU ratios "
-        "(user + system seconds of the process and its workers) are the steadier measure. "
+        f"{args.repeat} rounds after a warm-up. "
+        + (
+            f"Quiet when the rounds began (load average {load_found:.1f}; {load[0]:.1f} at the end, after the busy "
+            "rounds). "
+            if quiet_found
+            else f"Not quiet: other work shared the machine, load average {load_found:.1f} when the rounds began and "
+            f"{load[0]:.1f} at the end, so 'as found' is a loaded machine, and the CPU ratios (user + system seconds "
+            "of the process and its workers) are the steadier measure. "
+        )
+        + "The busy rounds run a `while True: pass` process pinned to the last core. "
         f"`verify all` runs with --jobs {len(os.sched_getaffinity(0))} (the default). "
         f"Reports of `verify all --jobs 1` and `--jobs 2` byte-identical: {'yes' if same else '**no**'}."
     )
