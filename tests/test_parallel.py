@@ -104,6 +104,21 @@ def test_a_side_task_that_fails_or_kills_its_worker_leaves_none_and_the_checks_g
     assert [(r.problem, r.status) for r in out.results] == [(f"t/{i}", Status.PASS) for i in (1, 1, 2, 2, 3, 3)]
 
 
+def _side_hangs():
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    time.sleep(60)
+
+
+def test_a_side_task_that_hangs_is_stopped_after_its_longer_silence(monkeypatch):
+    monkeypatch.setattr(parallel, "GRACE", 0.2)
+    monkeypatch.setattr(parallel, "SIDE_SILENCE", 3)
+    start = time.monotonic()
+    out = parallel.run_parallel([_problem("t/1", _ok), _problem("t/2", _ok)], limit=0.3, jobs=2, side=_side_hangs)
+    took = time.monotonic() - start
+    assert out.side is None and [r.status for r in out.results] == [Status.PASS] * 4
+    assert 1.5 <= took < 20  # three step limits (0.5 s each) of silence, not one
+
+
 def test_a_check_deaf_to_its_time_limit_is_stopped_with_its_worker(monkeypatch):
     monkeypatch.setattr(parallel, "GRACE", 0.5)
     start = time.monotonic()

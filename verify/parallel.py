@@ -29,8 +29,10 @@ from verify.runner import DEFAULT_TIME_LIMIT, Event, RunOutput, one_line, proble
 
 # How long past its time limit a step may go silent before its worker is stopped (the limit's own signal comes first).
 GRACE = 5.0
-# The queue's index of the side task (work beside the checks, done by a worker like a problem).
+# The queue's index of the side task (work beside the checks, done by a worker like a problem), and how many step
+# limits it may run without a word before its worker is stopped.
 SIDE = -1
+SIDE_SILENCE = 10
 
 
 def default_jobs() -> int:
@@ -244,6 +246,13 @@ def run_parallel(
 
     # a step is silent for at most its time limit (twice with a comparison device: the check runs on both)
     hard = None if limit is None else limit * (2 if compare_on else 1) + GRACE
+
+    def silent_for(slot: _Slot) -> float:
+        """How long the slot's task may go without a word: a step's limit; the side task, which reports only at its
+        end and bounds each piece of its work itself, ten times that."""
+        assert hard is not None
+        return hard * (SIDE_SILENCE if slot.index == SIDE else 1)
+
     try:
         for _ in range(max(1, min(jobs, len(queue)))):
             slots.append(start_worker())
@@ -252,7 +261,7 @@ def run_parallel(
         while any(s.index is not None for s in slots):
             busy = [s for s in slots if s.index is not None]
             now = time.monotonic()
-            timeout = None if hard is None else max(0.05, min(s.since + hard - now for s in busy))
+            timeout = None if hard is None else max(0.05, min(s.since + silent_for(s) - now for s in busy))
             ready = wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout)
             for slot in busy:
                 if slot.conn in ready:
@@ -283,7 +292,7 @@ def run_parallel(
                 elif slot.process.sentinel in ready:
                     slot.process.join(1)
                     lost(slot, f"its worker process died ({_exit_text(slot.process.exitcode)}) while this ran")
-                elif hard is not None and time.monotonic() - slot.since > hard:
+                elif hard is not None and time.monotonic() - slot.since > silent_for(slot):
                     lost(
                         slot,
                         f"ran past its time limit of {limit:g} s where its signal could not stop it; its worker was stopped",
