@@ -188,3 +188,169 @@ def test_pool_catches_ceil_mode_ignored():
 
 def test_rejections_catch_a_formula_without_validation():
     _fails(prop_rejects_like_torch, _conv_accepts_all, conv.conv_transpose_out, strategy=any_configs())
+
+
+# ---- what the formulas take when an argument is left out, what they return, and what they say when they reject -----
+
+
+def _torch_side(cls, n, *args, device="meta", **kwargs):
+    """The output side a layer ``cls(1, 1, *args, **kwargs)`` gives an n×n input, or None where torch rejects the layer
+    or the input, or gives an empty output. The meta device checks sizes but not every argument (a negative padding
+    passes there): arguments outside their range need the cpu."""
+    try:
+        side = cls(1, 1, *args, bias=False, device=device, **kwargs)(torch.zeros(1, 1, n, n, device=device)).shape[-1]
+    except (RuntimeError, ValueError):
+        return None
+    return side or None
+
+
+def _formula_side(formula, *args, **kwargs):
+    try:
+        return formula(*args, **kwargs)
+    except VerifyError:
+        return None
+
+
+@pytest.mark.parametrize("n", range(1, 9))
+@pytest.mark.parametrize("k", range(1, 5))
+def test_left_out_arguments_take_torchs_defaults(n, k):
+    """Stride 1, padding 0, dilation 1 and output_padding 0 where an argument is left out, as torch's layers take
+    them: each argument given alone, the others left to their defaults on both sides."""
+    for name, torch_name, values in (
+        ("s", "stride", (1, 2, 3)),
+        ("p", "padding", (0, 1, 2)),
+        ("d", "dilation", (1, 2, 3)),
+    ):
+        for v in values:
+            given_alone = {name: v}
+            conv_side = _torch_side(nn.Conv2d, n, k, **{torch_name: v})
+            assert _formula_side(conv.conv_out, n, k, **given_alone) == conv_side, (name, v)
+            want = _torch_side(nn.ConvTranspose2d, n, k, **{torch_name: v})
+            assert _formula_side(conv.conv_transpose_out, n, k, **given_alone) == want, (name, v)
+            op = _formula_side(conv.output_padding, n, k, **given_alone)
+            if conv_side is None:
+                assert op is None, (name, v)
+            else:
+                back = _torch_side(nn.ConvTranspose2d, conv_side, k, output_padding=op, **{torch_name: v})
+                assert back == n, (name, v, op)
+    for s in (1, 2, 3):  # output_padding alone needs a stride above it
+        want = _torch_side(nn.ConvTranspose2d, n, k, s, output_padding=s - 1)
+        assert _formula_side(conv.conv_transpose_out, n, k, s=s, op=s - 1) == want, s
+    assert _formula_side(conv.conv_transpose_out, n, k) == _torch_side(nn.ConvTranspose2d, n, k)
+
+
+@given(conv_configs())
+def test_int_arguments_give_ints(c):
+    """Called on Python ints the formulas return Python ints (not sympy numbers of the same value)."""
+    n, k, s, p, d = c["n"], c["k"], c["s"], c["p"], c["d"]
+    values = [conv.conv_out(n, k, s, p, d), conv.output_padding(n, k, s, p, d)]
+    values.append(conv.conv_transpose_out(values[0], k, s, p, values[1], d))
+    if 2 * p <= k:
+        values += [conv.pool_out(n + k, k, s, p, ceil_mode=ceil) for ceil in (False, True)]
+    assert all(type(v) is int for v in values), values
+
+
+@given(any_configs())
+def test_output_padding_rejects_what_the_convolution_rejects(c):
+    """output_padding is defined for the convolutions torch accepts, and rejects the others with a VerifyError."""
+    n, k, s, p, d = c["n"], c["k"], c["s"], c["p"], c["d"]
+    torch_side = None if k < 1 else _torch_side(nn.Conv2d, n, k, s, p, d, device="cpu")
+    op = _formula_side(conv.output_padding, n, k, s, p, d)
+    assert (op is None) == (torch_side is None), (c, op, torch_side)
+
+
+@pytest.mark.parametrize("which", ["n", "k", "s", "p", "d", "op"])
+def test_one_symbolic_argument_gives_the_formula(which):
+    """Any one argument may be a symbol (with no sign assumed) while the others are ints: the validation that needs
+    ints is skipped, and each formula, the symbol then given values, is what torch's layers give."""
+    import sympy
+
+    x = sympy.Symbol("x", integer=True)
+    base = {"n": 5, "k": 3, "s": 2, "p": 1, "d": 2, "op": 1}
+    values = {"n": range(5, 9), "k": range(1, 4), "s": range(2, 4), "p": range(3), "d": range(2, 4), "op": range(2)}
+    args = {**base, which: x}
+    conv_args = {name: v for name, v in args.items() if name != "op"}
+    exprs = (conv.conv_out(**conv_args), conv.output_padding(**conv_args), conv.conv_transpose_out(**args))
+    for v in values[which]:
+        a = {**base, which: v}
+        at = [e.subs(x, v) if isinstance(e, sympy.Basic) else e for e in exprs]
+        y = nn.Conv2d(1, 1, a["k"], a["s"], a["p"], a["d"], bias=False, device="meta")(meta(1, 1, a["n"], a["n"]))
+        assert at[0] == y.shape[-1], (which, v)
+        if which != "op":
+            op = int(at[1])
+            back = nn.ConvTranspose2d(1, 1, a["k"], a["s"], a["p"], op, dilation=a["d"], bias=False, device="meta")
+            assert back(meta(*y.shape)).shape[-1] == a["n"], (which, v, op)
+        layer = nn.ConvTranspose2d(1, 1, a["k"], a["s"], a["p"], a["op"], dilation=a["d"], bias=False, device="meta")
+        assert at[2] == layer(meta(1, 1, a["n"], a["n"])).shape[-1], (which, v)
+
+
+def _verify_message(formula):
+    with pytest.raises(VerifyError) as info:
+        formula()
+    return str(info.value)
+
+
+def _torch_message(layer, n):
+    with pytest.raises(RuntimeError) as info:
+        layer(torch.zeros(1, 1, n, n))
+    return str(info.value)
+
+
+@pytest.mark.parametrize(("n", "k", "p", "d"), [(3, 5, 0, 1), (4, 3, 0, 2), (2, 3, 1, 3), (1, 4, 1, 1)])
+def test_a_kernel_too_large_is_reported_with_torchs_sizes(n, k, p, d):
+    """The dilated kernel and the padded input named in the rejection are the sizes torch's own error names."""
+    import re
+
+    said = _torch_message(nn.Conv2d(1, 1, k, 1, p, d, bias=False), n)
+    padded, kernel = re.search(
+        r"padded input size per channel: \((\d+) x \d+\)\. Kernel size: \((\d+) x", said
+    ).groups()
+    ours = _verify_message(lambda: conv.conv_out(n, k, 1, p, d))
+    assert ours == f"kernel span {kernel} is larger than the padded input {padded}", (ours, said)
+    assert conv.effective_kernel(k, d) == int(kernel)
+    if d == 1:  # dilation left out is 1
+        assert conv.effective_kernel(k) == int(kernel)
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "s", "p", "op", "d"), [(3, 3, 2, 0, 2, 1), (3, 3, 1, 0, 2, 2), (2, 2, 3, 0, 3, 2), (3, 3, 2, 0, -1, 1)]
+)
+def test_a_bad_output_padding_is_reported_with_torchs_numbers(n, k, s, p, op, d):
+    """output_padding at or above both stride and dilation, or below zero: the rejection names torch's numbers."""
+    import re
+
+    said = _torch_message(nn.ConvTranspose2d(1, 1, k, s, p, output_padding=op, dilation=d, bias=False), n)
+    ours = _verify_message(lambda: conv.conv_transpose_out(n, k, s, p, op, d))
+    if op < 0:
+        assert "negative output_padding" in said and ours == f"output_padding must be >= 0 (got {op})"
+        return
+    got = re.search(r"output_padding_height: (\d+) .*stride_height: (\d+) .*dilation_height: (\d+)", said).groups()
+    want = f"output_padding must be smaller than stride or dilation (got {got[0]}, stride {got[1]}, dilation {got[2]})"
+    assert ours == want, (ours, said)
+
+
+@pytest.mark.parametrize(("n", "k", "s", "p"), [(1, 1, 1, 3), (2, 1, 1, 2), (1, 2, 1, 3)])
+def test_a_transposed_output_too_small_is_reported_with_torchs_size(n, k, s, p):
+    import re
+
+    said = _torch_message(nn.ConvTranspose2d(1, 1, k, s, p, bias=False), n)
+    size = re.search(r"Calculated output size per channel: \((-?\d+) x", said).group(1)
+    ours = _verify_message(lambda: conv.conv_transpose_out(n, k, s, p))
+    assert ours == f"transposed convolution output size would be {size} (must be >= 1)", (ours, said)
+
+
+@pytest.mark.parametrize("ceil", [False, True])
+def test_symbolic_pool_out_is_torchs_size(ceil):
+    """pool_out on symbols (floor, or ceiling with the last-window rule as a Piecewise), its symbols then given
+    values, is the output side of torch's MaxPool2d."""
+    import sympy
+
+    N, K, S = sympy.symbols("N K S", integer=True, positive=True)
+    P = sympy.Symbol("P", integer=True, nonnegative=True)
+    expr = conv.pool_out(N, K, S, P, ceil_mode=ceil)
+    for k in (1, 2, 3, 4):
+        for s in (1, 2, 3):
+            for p in range(k // 2 + 1):
+                for n in range(max(1, k - 2 * p), 9):
+                    want = nn.MaxPool2d(k, s, p, ceil_mode=ceil)(meta(1, 1, n, n)).shape[-1]
+                    assert expr.subs({N: n, K: k, S: s, P: p}) == want, (n, k, s, p)
