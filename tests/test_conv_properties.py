@@ -354,3 +354,32 @@ def test_symbolic_pool_out_is_torchs_size(ceil):
                 for n in range(max(1, k - 2 * p), 9):
                     want = nn.MaxPool2d(k, s, p, ceil_mode=ceil)(meta(1, 1, n, n)).shape[-1]
                     assert expr.subs({N: n, K: k, S: s, P: p}) == want, (n, k, s, p)
+
+
+@pytest.mark.parametrize(
+    ("arg", "value", "torch_says"),
+    [
+        ("n", 0, r"padded input size per channel: \(0 x"),
+        ("k", 0, r"kernel size should be greater than zero, but got kernel_height: 0"),
+        ("s", 0, r"non-positive stride"),
+        ("s", -2, r"non-positive stride"),
+        ("p", -1, r"negative padding"),
+        ("d", 0, r"dilation should be greater than zero, but got \[0, 0\]"),
+    ],
+)
+def test_an_argument_out_of_range_is_named_with_its_value(arg, value, torch_says):
+    """torch rejects the argument (its message names it); the formulas reject it with its name, bound and value."""
+    import re
+
+    a = {"n": 5, "k": 3, "s": 1, "p": 0, "d": 1, arg: value}
+    with pytest.raises(RuntimeError) as info:
+        x, w = torch.zeros(1, 1, a["n"], 5), torch.zeros(1, 1, a["k"], a["k"])
+        torch.nn.functional.conv2d(x, w, stride=a["s"], padding=a["p"], dilation=a["d"])
+    assert re.search(torch_says, str(info.value)), str(info.value)
+    name, bound = {"n": ("input size", 1), "k": ("kernel_size", 1), "s": ("stride", 1), "p": ("padding", 0)}.get(
+        arg, ("dilation", 1)
+    )
+    want = f"{name} must be >= {bound} (got {value})"
+    for formula in (conv.conv_out, conv.output_padding, conv.pool_out):
+        assert _verify_message(lambda f=formula: f(a["n"], a["k"], a["s"], a["p"], a["d"])) == want, formula
+    assert _verify_message(lambda: conv.conv_transpose_out(a["n"], a["k"], a["s"], a["p"], 0, a["d"])) == want
