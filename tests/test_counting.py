@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from verify.cli import main
 from verify.count.analyze import analyze, flop_counter_agreement
-from verify.count.conventions import Convention, backward_work, conv2d_work, conv_transpose2d_work, layer_work
+from verify.count.conventions import (
+    Convention,
+    backward_work,
+    conv2d_work,
+    conv_transpose2d_work,
+    layer_work,
+    linear_work,
+)
 from verify.count.diagnose import diagnose
 from verify.count.instrumented import backward_multiplies, conv2d_counted, max_pool2d_counted
 from verify.count.models import resnet18, small_zoo
@@ -324,3 +331,65 @@ def test_count_errors(capsys, args, message):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+# ---- the work formulas on their own: arguments left out, symbols, and the layers no conv test reaches -------------
+
+
+def linear_counted(x, w, b):
+    """F.linear as a sum over input features, counting every multiply and addition (one more addition per output for a
+    bias)."""
+    mults = adds = 0
+    acc = None
+    for i in range(w.shape[1]):
+        term = x[..., i : i + 1] * w[:, i]
+        mults += term.numel()
+        if acc is not None:
+            adds += term.numel()
+        acc = term if acc is None else acc + term
+    out = acc + b
+    return out, mults, adds + out.numel()
+
+
+@pytest.mark.parametrize(("lead", "n_in", "n_out"), [((1,), 1, 1), ((3,), 4, 2), ((2, 3), 5, 3), ((4, 1, 2), 2, 6)])
+def test_linear_work_equals_counted_operations(lead, n_in, n_out):
+    """A real nn.Linear on inputs with any leading dimensions: the multiplies and additions of a sum over input
+    features, its output equal to the layer's, are the MACs and the exact count the work formula gives."""
+    torch.manual_seed(4)
+    layer = nn.Linear(n_in, n_out).double()
+    x = torch.randn(*lead, n_in, dtype=torch.float64)
+    y, mults, adds = linear_counted(x, layer.weight, layer.bias)
+    assert torch.allclose(y, layer(x), atol=1e-12)
+    rows = int(np.prod(lead))
+    work = linear_work(rows, n_in, n_out)
+    assert (work.macs, work.dots, work.bias_outputs) == (mults, y.numel(), y.numel())
+    assert Convention("exact", bias=True).total(work) == mults + adds
+    assert layer_work(layer, tuple(x.shape), tuple(y.shape)) == work
+    assert layer_work(nn.Linear(n_in, n_out, bias=False), tuple(x.shape), tuple(y.shape)).bias_outputs == 0
+
+
+def test_transposed_work_with_groups_left_out_or_symbolic():
+    """The scatter count of an ungrouped transposed convolution is the work with groups left out; with symbols for
+    any of the sizes (groups included) the work, its symbols given values, is the scatter count, and has no floor;
+    ints give ints."""
+    import sympy
+
+    N, CI, CO, H, W, K, G = sympy.symbols("N CI CO H W K G", integer=True, positive=True)
+    rng = np.random.default_rng(5)
+    for n, g, cin, cout, k, s, h in ((1, 1, 2, 3, 2, 2, 3), (2, 2, 1, 2, 3, 1, 2), (1, 3, 2, 1, 1, 2, 2)):
+        x = rng.standard_normal((n, g * cin, h, h))
+        w = rng.standard_normal((g * cin, cout, k, k))
+        _, mults = conv_transpose2d_counting(x, w, s, 0, g)
+        args = (n, g * cin, g * cout, h, h, k, k)
+        work = conv_transpose2d_work(*args, g)
+        assert work.macs == mults and type(work.macs) is int
+        if g == 1:
+            assert conv_transpose2d_work(*args).macs == mults
+        values = {N: n, CI: g * cin, CO: g * cout, H: h, W: h, K: k, G: g}
+        symbolic = (
+            (conv_transpose2d_work(N, CI, CO, H, W, K, K, G).macs, values),
+            (conv_transpose2d_work(*args, G).macs, {G: g}),
+            (conv_transpose2d_work(n, g * cin, CO, h, h, k, k, g).macs, {CO: g * cout}),
+        )
+        for expr, at in symbolic:  # a ratio, not a floor: the groups divide the channels
+            assert expr.subs(at) == mults and not expr.has(sympy.floor), expr
