@@ -16,11 +16,13 @@ from verify.cli import main
 from verify.count.analyze import analyze, flop_counter_agreement
 from verify.count.conventions import (
     Convention,
+    Work,
     backward_work,
     conv2d_work,
     conv_transpose2d_work,
     layer_work,
     linear_work,
+    pool2d_work,
 )
 from verify.count.diagnose import diagnose
 from verify.count.instrumented import backward_multiplies, conv2d_counted, max_pool2d_counted
@@ -393,3 +395,78 @@ def test_transposed_work_with_groups_left_out_or_symbolic():
         )
         for expr, at in symbolic:  # a ratio, not a floor: the groups divide the channels
             assert expr.subs(at) == mults and not expr.has(sympy.floor), expr
+
+
+def avg_pool2d_counted(x, k, s):
+    """F.avg_pool2d (no padding) as a running sum over the window's elements and one division per output: returns
+    (output, additions, divisions)."""
+    oh, ow = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
+    acc, adds = None, 0
+    for u in range(k):
+        for v in range(k):
+            window = x[:, :, u : u + s * (oh - 1) + 1 : s, v : v + s * (ow - 1) + 1 : s]
+            if acc is not None:
+                adds += window.numel()
+            acc = window if acc is None else acc + window
+    return acc / (k * k), adds, acc.numel()
+
+
+@pytest.mark.parametrize(("k", "s", "h"), [(1, 1, 3), (2, 2, 6), (3, 1, 5), (3, 2, 7)])
+def test_pool_work_equals_counted_operations(k, s, h):
+    """A maximum of n values: n − 1 comparisons, the operation left out being a maximum; an average: n − 1 additions
+    and a division, counted by running both pools element by element (their outputs equal torch's)."""
+    x = torch.randn(2, 3, h, h, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    biggest, ops = max_pool2d_counted(x, k, s)
+    assert torch.equal(biggest, F.max_pool2d(x, k, s))
+    assert pool2d_work(biggest.numel(), k * k).elementwise == ops.comparisons
+    assert pool2d_work(biggest.numel(), k * k, "max").elementwise == ops.comparisons
+    mean, adds, divisions = avg_pool2d_counted(x, k, s)
+    assert torch.allclose(mean, F.avg_pool2d(x, k, s), atol=1e-12)
+    assert pool2d_work(mean.numel(), k * k, "avg").elementwise == adds + divisions
+    assert layer_work(nn.AvgPool2d(k, s), tuple(x.shape), tuple(mean.shape)).elementwise == adds + divisions
+
+
+def test_transposed_work_counts_an_addition_per_contribution_after_the_first():
+    """Where every output receives a contribution (no padding, stride at most the kernel), a scatter adds each
+    contribution after an output's first, and a bias once per output: the exact and bias conventions give those
+    counts from the outputs the layer produced; without them the work names no dot products and no bias adds."""
+    rng = np.random.default_rng(7)
+    for g, cin, cout, k, s, h in ((1, 2, 3, 3, 2, 3), (2, 1, 2, 2, 1, 3), (1, 1, 1, 2, 2, 2)):
+        x = rng.standard_normal((2, g * cin, h, h))
+        w = rng.standard_normal((g * cin, cout, k, k))
+        ref, mults = conv_transpose2d_counting(x, w, s, 0, g)
+        contributions = np.zeros(ref.shape, dtype=int)
+        for i in range(h):
+            for j in range(h):
+                contributions[:, :, i * s : i * s + k, j * s : j * s + k] += cin  # each input channel of the group
+        assert contributions.min() >= 1 and contributions.sum() == mults
+        adds = int((contributions - 1).sum())
+        layer = nn.ConvTranspose2d(g * cin, g * cout, k, s, groups=g, bias=True)
+        out_shape = tuple(layer(torch.zeros(x.shape)).shape)
+        assert out_shape == ref.shape
+        work = layer_work(layer, x.shape, out_shape)
+        assert Convention("exact").total(work) == mults + adds
+        assert Convention("exact", bias=True).total(work) == mults + adds + ref.size
+        assert Convention("macs", bias=True).total(work) == mults + ref.size
+        bare = conv_transpose2d_work(2, g * cin, g * cout, h, h, k, k, g)
+        assert (bare.dots, bare.bias_outputs) == (0, 0)
+
+
+def test_the_work_of_several_layers_adds_every_field():
+    """Work.total over a real network's layers: each field is the sum of what the layers did, measured by hooks (MACs
+    from the layers' shapes, normalization from BatchNorm outputs, activations from ReLU outputs)."""
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 2, 1), nn.BatchNorm2d(2)
+    )
+    seen = []
+    for m in net:
+        m.register_forward_hook(lambda mod, i, o: seen.append((mod, tuple(i[0].shape), tuple(o.shape))))
+    net.eval()(torch.zeros(2, 3, 9, 9))
+    total = Work.total(layer_work(m, a, b) for m, a, b in seen)
+    numel = {type(m): 0 for m, _, _ in seen}
+    for m, _, b in seen:
+        numel[type(m)] += int(np.prod(b))
+    assert total.batchnorm == 2 * numel[nn.BatchNorm2d]
+    assert total.elementwise == numel[nn.ReLU] + 3 * numel[nn.MaxPool2d]
+    assert total.bias_outputs == total.dots == numel[nn.Conv2d]
+    assert total.macs == 2 * 4 * 7 * 7 * 3 * 9 + 2 * 2 * 3 * 3 * 4
