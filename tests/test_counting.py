@@ -454,7 +454,8 @@ def test_transposed_work_counts_an_addition_per_contribution_after_the_first():
 
 def test_the_work_of_several_layers_adds_every_field():
     """Work.total over a real network's layers: each field is the sum of what the layers did, measured by hooks (MACs
-    from the layers' shapes, normalization from BatchNorm outputs, activations from ReLU outputs)."""
+    from the layers' shapes, normalization from BatchNorm outputs, activations from ReLU outputs), and a convention
+    adds each share only when it asks for it."""
     net = nn.Sequential(
         nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 2, 1), nn.BatchNorm2d(2)
     )
@@ -469,4 +470,11 @@ def test_the_work_of_several_layers_adds_every_field():
     assert total.batchnorm == 2 * numel[nn.BatchNorm2d]
     assert total.elementwise == numel[nn.ReLU] + 3 * numel[nn.MaxPool2d]
     assert total.bias_outputs == total.dots == numel[nn.Conv2d]
-    assert total.macs == 2 * 4 * 7 * 7 * 3 * 9 + 2 * 2 * 3 * 3 * 4
+    macs = 2 * 4 * 7 * 7 * 3 * 9 + 2 * 2 * 3 * 3 * 4
+    assert total.macs == macs
+    # each choice of a convention adds its own share, and only when asked
+    pooled_and_activated = numel[nn.ReLU] + 3 * numel[nn.MaxPool2d]
+    assert Convention("macs").total(total) == macs
+    assert Convention("macs", batchnorm=True).total(total) == macs + 2 * numel[nn.BatchNorm2d]
+    assert Convention("macs", elementwise=True).total(total) == macs + pooled_and_activated
+    assert Convention("macs", bias=True).total(total) == macs + numel[nn.Conv2d]
