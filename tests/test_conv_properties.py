@@ -348,6 +348,7 @@ def test_symbolic_pool_out_is_torchs_size(ceil):
     N, K, S = sympy.symbols("N K S", integer=True, positive=True)
     P = sympy.Symbol("P", integer=True, nonnegative=True)
     expr = conv.pool_out(N, K, S, P, ceil_mode=ceil)
+    assert expr.has(sympy.ceiling) == ceil and expr.has(sympy.floor) != ceil  # written as the rule it applies
     for k in (1, 2, 3, 4):
         for s in (1, 2, 3):
             for p in range(k // 2 + 1):
