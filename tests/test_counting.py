@@ -478,3 +478,29 @@ def test_the_work_of_several_layers_adds_every_field():
     assert Convention("macs", batchnorm=True).total(total) == macs + 2 * numel[nn.BatchNorm2d]
     assert Convention("macs", elementwise=True).total(total) == macs + pooled_and_activated
     assert Convention("macs", bias=True).total(total) == macs + numel[nn.Conv2d]
+
+
+def test_conv_work_with_symbolic_or_mixed_sizes():
+    """The multiplies a tap-by-tap convolution counts (its output equal to F.conv2d's) are the work's MACs, an int on
+    ints; with symbols for any of the sizes (groups included) the work, its symbols given values, is that count, and
+    has no floor."""
+    import sympy
+
+    N, CI, CO, H, W, K, G = sympy.symbols("N CI CO H W K G", integer=True, positive=True)
+    gen = torch.Generator().manual_seed(8)
+    for n, g, cin, cout, k in ((1, 1, 2, 3, 3), (2, 2, 1, 2, 2), (1, 3, 2, 1, 1)):
+        x = torch.randn(n, g * cin, 5, 5, generator=gen, dtype=torch.float64)
+        w = torch.randn(g * cout, cin, k, k, generator=gen, dtype=torch.float64)
+        y, ops = conv2d_counted(x, w, groups=g)
+        assert torch.allclose(y, F.conv2d(x, w, groups=g), atol=1e-12)
+        h = y.shape[-1]
+        work = conv2d_work(n, g * cin, g * cout, h, h, k, k, g)
+        assert work.macs == ops.multiplies and type(work.macs) is int
+        values = {N: n, CI: g * cin, CO: g * cout, H: h, W: h, K: k, G: g}
+        symbolic = (
+            (conv2d_work(N, CI, CO, H, W, K, K, G).macs, values),
+            (conv2d_work(n, g * cin, g * cout, h, h, k, k, G).macs, {G: g}),
+            (conv2d_work(n, CI, g * cout, h, h, k, k, g).macs, {CI: g * cin}),
+        )
+        for expr, at in symbolic:  # a ratio, not a floor: the groups divide the channels
+            assert expr.subs(at) == ops.multiplies and not expr.has(sympy.floor), expr
