@@ -504,3 +504,23 @@ def test_conv_work_with_symbolic_or_mixed_sizes():
         )
         for expr, at in symbolic:  # a ratio, not a floor: the groups divide the channels
             assert expr.subs(at) == ops.multiplies and not expr.has(sympy.floor), expr
+
+
+@pytest.mark.parametrize("key", ["weights", "outputs_2x"])
+def test_pool_upsample_net_steps_name_each_block_as_the_real_network_runs_it(bank, key):
+    """csc413-a2/4.3's derivation goes block by block: block i, the side its convolution sees and what follows it, as
+    forward hooks on the real PoolUpsampleNet read them."""
+    from problems.csc413_a2_counts import pool_upsample_net
+    from verify.runner import derive
+
+    side = 64 if key.endswith("_2x") else 32
+    net = pool_upsample_net(1, 2, 3, 3, device="meta")
+    seen = []
+    for block in net:
+        block[0].register_forward_hook(lambda mod, i, o: seen.append(i[0].shape[-1]))
+    net(torch.empty(1, 1, side, side, device="meta"))
+    after_conv = [type(b[1]) if len(b) > 1 else None for b in net]
+    follows = [{nn.MaxPool2d: "pool", nn.Upsample: "up"}.get(t, "none") for t in after_conv]
+    steps = derive(bank.get("csc413-a2/4.3").part(key)).steps
+    want = [f"block {i}: conv {s}×{s}, {after}" for i, (s, after) in enumerate(zip(seen, follows, strict=True), 1)]
+    assert [step.text for step in steps[: len(want)]] == want
