@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn as nn
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from strategies import any_configs, conv_configs, pool_configs, tconv_configs
 
 from verify import VerifyError
@@ -384,3 +385,71 @@ def test_an_argument_out_of_range_is_named_with_its_value(arg, value, torch_says
     for formula in (conv.conv_out, conv.output_padding, conv.pool_out):
         assert _verify_message(lambda f=formula: f(a["n"], a["k"], a["s"], a["p"], a["d"])) == want, formula
     assert _verify_message(lambda: conv.conv_transpose_out(a["n"], a["k"], a["s"], a["p"], 0, a["d"])) == want
+
+
+# ---- the exact (list-of-lists) convolution arithmetic against torch's layers ---------------------------------------
+
+
+@st.composite
+def exact_configs(draw):
+    """A rectangular integer input and kernel (rows and columns differ, so a slip between them shows), a stride, a
+    padding and a dilation for which the kernel's span fits the padded input."""
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    s, p, d = draw(st.integers(1, 3)), draw(st.integers(0, 2)), draw(st.integers(1, 3))
+    h = draw(st.integers(max(1, d * (kh - 1) + 1 - 2 * p), 7))
+    w = draw(st.integers(max(1, d * (kw - 1) + 1 - 2 * p), 7))
+    cell = st.integers(-9, 9)
+    x = draw(st.lists(st.lists(cell, min_size=w, max_size=w), min_size=h, max_size=h))
+    k = draw(st.lists(st.lists(cell, min_size=kw, max_size=kw), min_size=kh, max_size=kh))
+    return x, k, s, p, d
+
+
+def _t(m):
+    return torch.tensor(m, dtype=torch.float64).view(1, 1, len(m), len(m[0]))
+
+
+def _ints(t):
+    return [[int(v) for v in row] for row in t.view(t.shape[-2], t.shape[-1]).tolist()]
+
+
+@given(exact_configs())
+def test_exact_correlation_is_torchs_conv2d(cfg):
+    from verify.arith import exact
+
+    x, k, s, p, d = cfg
+    want = _ints(torch.nn.functional.conv2d(_t(x), _t(k), stride=s, padding=p, dilation=d))
+    assert exact.correlate2d(x, k, s, p, d) == want
+    assert exact.correlate2d(exact.pad(x, p), exact.dilate_kernel(k, d), s) == want  # padding and dilation unrolled
+    if len(k) <= len(x) and len(k[0]) <= len(x[0]):  # stride 1, no padding, no dilation when left out
+        assert exact.correlate2d(x, k) == _ints(torch.nn.functional.conv2d(_t(x), _t(k)))
+    assert exact.pad(x, p) == _ints(torch.nn.functional.pad(_t(x), (p, p, p, p)))
+
+
+@given(exact_configs(), st.integers(0, 2))
+def test_exact_scatter_is_torchs_conv_transpose2d(cfg, op):
+    from verify.arith import exact
+
+    y, k, s, _, _ = cfg
+    op = min(op, s - 1)
+    p = min(cfg[3], (min(len(k), len(k[0])) - 1) // 2)  # torch needs the cropped output to stay non-empty
+    want = _ints(torch.nn.functional.conv_transpose2d(_t(y), _t(k), stride=s, padding=p, output_padding=op))
+    assert exact.scatter_transpose2d(y, k, s, p, op) == want
+    assert exact.scatter_canvas(y, k, s) == _ints(torch.nn.functional.conv_transpose2d(_t(y), _t(k), stride=s))
+    assert exact.scatter_transpose2d(y, k) == _ints(torch.nn.functional.conv_transpose2d(_t(y), _t(k)))
+    assert exact.scatter_transpose2d(y, k, s) == _ints(torch.nn.functional.conv_transpose2d(_t(y), _t(k), stride=s))
+
+
+@given(exact_configs())
+def test_exact_unit_and_inner_are_torchs_one_hot_and_dot(cfg):
+    from verify.arith import exact
+
+    x, k, _, _, _ = cfg
+    h, w = len(x), len(x[0])
+    for i in range(h):
+        for j in range(w):
+            hot = torch.zeros(h, w, dtype=torch.int64)
+            hot[i, j] = 1
+            assert exact.unit(h, w, i, j) == hot.tolist()
+            assert exact.inner(exact.unit(h, w, i, j), x) == x[i][j]
+    assert exact.inner(x, x) == int((_t(x) * _t(x)).sum())
+    assert exact.zeros(len(k), w) == torch.zeros(len(k), w, dtype=torch.int64).tolist()
