@@ -506,13 +506,46 @@ def test_conv_work_with_symbolic_or_mixed_sizes():
             assert expr.subs(at) == ops.multiplies and not expr.has(sympy.floor), expr
 
 
-@pytest.mark.parametrize("key", ["weights", "outputs_2x"])
-def test_pool_upsample_net_steps_name_each_block_as_the_real_network_runs_it(bank, key):
-    """csc413-a2/4.3's derivation goes block by block: block i, the side its convolution sees and what follows it, as
-    forward hooks on the real PoolUpsampleNet read them."""
+def _pool_upsample_blocks_measured(what, side, c):
+    """Each block's weights, connections (torch's flop counter / 2, the block run alone) or outputs (forward hooks on
+    its layers, BatchNorm left out) in a real PoolUpsampleNet on meta tensors."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from problems.csc413_a2_counts import pool_upsample_net
+
+    net = pool_upsample_net(c["NIC"], c["NF"], c["NC"], c["k"], device="meta")
+    x = torch.empty(1, c["NIC"], side, side, device="meta")
+    counts = []
+    for block in net:
+        outs = []
+        hooks = [
+            m.register_forward_hook(lambda mod, i, o, outs=outs: outs.append(o.numel()))
+            for m in block
+            if not isinstance(m, nn.BatchNorm2d)
+        ]
+        with FlopCounterMode(display=False) as fc:
+            x = block(x)
+        for h in hooks:
+            h.remove()
+        weights = sum(p.numel() for p in block[0].parameters())
+        counts.append({"weights": weights, "connections": fc.get_total_flops() // 2, "outputs": sum(outs)}[what])
+    return counts
+
+
+@pytest.mark.parametrize("key", ["weights", "connections", "outputs_2x"])
+def test_pool_upsample_net_steps_show_each_block_as_the_real_network_runs_it(bank, key):
+    """csc413-a2/4.3's derivation goes block by block: block i, the side its convolution sees, what follows it, and
+    the block's count as a formula, then the total. The sides are read by forward hooks on the real network, and each
+    block's formula is fitted (exactly, over the rationals) to that block's counts measured in real networks of many
+    sizes: each step's LaTeX is the fitted formula's."""
+    import random
+
+    import sympy
+
     from problems.csc413_a2_counts import pool_upsample_net
     from verify.runner import derive
 
+    what = key.removesuffix("_2x")
     side = 64 if key.endswith("_2x") else 32
     net = pool_upsample_net(1, 2, 3, 3, device="meta")
     seen = []
@@ -521,6 +554,30 @@ def test_pool_upsample_net_steps_name_each_block_as_the_real_network_runs_it(ban
     net(torch.empty(1, 1, side, side, device="meta"))
     after_conv = [type(b[1]) if len(b) > 1 else None for b in net]
     follows = [{nn.MaxPool2d: "pool", nn.Upsample: "up"}.get(t, "none") for t in after_conv]
+
+    NIC, NF, NC, k = sympy.symbols("NIC NF NC k", integer=True, positive=True)
+    channels = [NIC, NF, NC]
+    monomials = [sympy.Integer(1), *channels] + [a * b for i, a in enumerate(channels) for b in channels[i:]]
+    basis = [m * f for m in monomials for f in (1, k**2)]
+    rng = random.Random(9)
+    rows, measured = [], []
+    for _ in range(2 * len(basis)):
+        c = {"NIC": rng.randint(1, 5), "NF": rng.randint(1, 6), "NC": rng.randint(1, 6), "k": rng.choice([1, 3, 5, 7])}
+        at = {NIC: c["NIC"], NF: c["NF"], NC: c["NC"], k: c["k"]}
+        rows.append([b.subs(at) for b in basis])
+        measured.append(_pool_upsample_blocks_measured(what, side, c))
+    A = sympy.Matrix(rows)
+    fitted = []
+    for i in range(len(seen)):
+        coef = (A.T * A).solve(A.T * sympy.Matrix([m[i] for m in measured]))
+        fit = sum(cf * b for cf, b in zip(coef, basis, strict=True))
+        assert A * coef == sympy.Matrix([m[i] for m in measured])  # the block's counts are exactly this formula
+        fitted.append(sympy.expand(fit))
+
     steps = derive(bank.get("csc413-a2/4.3").part(key)).steps
-    want = [f"block {i}: conv {s}×{s}, {after}" for i, (s, after) in enumerate(zip(seen, follows, strict=True), 1)]
-    assert [step.text for step in steps[: len(want)]] == want
+    want = [
+        (f"block {i}: conv {s}×{s}, {after}", sympy.latex(f))
+        for i, (s, after, f) in enumerate(zip(seen, follows, fitted, strict=True), 1)
+    ]
+    want.append(("Total, BatchNorm ignored", sympy.latex(sympy.factor(sum(fitted)))))
+    assert [(step.text, step.latex) for step in steps[: len(want)]] == want
