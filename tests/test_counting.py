@@ -508,7 +508,7 @@ def test_conv_work_with_symbolic_or_mixed_sizes():
 
 def _pool_upsample_blocks_measured(what, side, c):
     """Each block's weights, connections (torch's flop counter / 2, the block run alone) or outputs (forward hooks on
-    its layers, BatchNorm left out) in a real PoolUpsampleNet on meta tensors."""
+    its layers, BatchNorm left out) in a real PoolUpsampleNet on meta tensors, and last BatchNorm's share."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from problems.csc413_a2_counts import pool_upsample_net
@@ -529,15 +529,25 @@ def _pool_upsample_blocks_measured(what, side, c):
             h.remove()
         weights = sum(p.numel() for p in block[0].parameters())
         counts.append({"weights": weights, "connections": fc.get_total_flops() // 2, "outputs": sum(outs)}[what])
+    # BatchNorm's share: its γ and β, or its outputs (one connection each)
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    if what == "weights":
+        counts.append(sum(p.numel() for m in norms for p in m.parameters()))
+    else:
+        normalized = []
+        for m in norms:
+            m.register_forward_hook(lambda mod, i, o: normalized.append(o.numel()))
+        net(torch.empty(1, c["NIC"], side, side, device="meta"))
+        counts.append(sum(normalized))
     return counts
 
 
 @pytest.mark.parametrize("key", ["weights", "connections", "outputs_2x"])
 def test_pool_upsample_net_steps_show_each_block_as_the_real_network_runs_it(bank, key):
     """csc413-a2/4.3's derivation goes block by block: block i, the side its convolution sees, what follows it, and
-    the block's count as a formula, then the total. The sides are read by forward hooks on the real network, and each
-    block's formula is fitted (exactly, over the rationals) to that block's counts measured in real networks of many
-    sizes: each step's LaTeX is the fitted formula's."""
+    the block's count as a formula, then the total and BatchNorm's share, which the accepted convention adds. The sides
+    are read by forward hooks on the real network, and each block's formula (and BatchNorm's share) is fitted exactly,
+    over the rationals, to counts measured in real networks of many sizes: each step's LaTeX is the fitted formula's."""
     import random
 
     import sympy
@@ -568,16 +578,20 @@ def test_pool_upsample_net_steps_show_each_block_as_the_real_network_runs_it(ban
         measured.append(_pool_upsample_blocks_measured(what, side, c))
     A = sympy.Matrix(rows)
     fitted = []
-    for i in range(len(seen)):
+    for i in range(len(seen) + 1):
         coef = (A.T * A).solve(A.T * sympy.Matrix([m[i] for m in measured]))
         fit = sum(cf * b for cf, b in zip(coef, basis, strict=True))
         assert A * coef == sympy.Matrix([m[i] for m in measured])  # the block's counts are exactly this formula
         fitted.append(sympy.expand(fit))
 
-    steps = derive(bank.get("csc413-a2/4.3").part(key)).steps
+    *blocks, norm_share = fitted
+    derivation = derive(bank.get("csc413-a2/4.3").part(key))
     want = [
         (f"block {i}: conv {s}×{s}, {after}", sympy.latex(f))
-        for i, (s, after, f) in enumerate(zip(seen, follows, fitted, strict=True), 1)
+        for i, (s, after, f) in enumerate(zip(seen, follows, blocks, strict=True), 1)
     ]
-    want.append(("Total, BatchNorm ignored", sympy.latex(sympy.factor(sum(fitted)))))
-    assert [(step.text, step.latex) for step in steps[: len(want)]] == want
+    want.append(("Total, BatchNorm ignored", sympy.latex(sympy.factor(sum(blocks)))))
+    want.append(("BatchNorm's share (counted only under the accepted convention)", sympy.latex(norm_share)))
+    assert [(step.text, step.latex) for step in derivation.steps] == want
+    assert derivation.convention == "BatchNorm ignored" and derivation.answer == sympy.expand(sum(blocks))
+    assert derivation.accepted == (("BatchNorm counted", sympy.expand(sum(blocks) + norm_share)),)
