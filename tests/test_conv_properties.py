@@ -435,6 +435,7 @@ def test_exact_scatter_is_torchs_conv_transpose2d(cfg, op):
     want = _ints(torch.nn.functional.conv_transpose2d(_t(y), _t(k), stride=s, padding=p, output_padding=op))
     assert exact.scatter_transpose2d(y, k, s, p, op) == want
     assert exact.scatter_canvas(y, k, s) == _ints(torch.nn.functional.conv_transpose2d(_t(y), _t(k), stride=s))
+    assert exact.scatter_canvas(y, k) == _ints(torch.nn.functional.conv_transpose2d(_t(y), _t(k)))  # stride 1
     assert exact.scatter_transpose2d(y, k) == _ints(torch.nn.functional.conv_transpose2d(_t(y), _t(k)))
     assert exact.scatter_transpose2d(y, k, s) == _ints(torch.nn.functional.conv_transpose2d(_t(y), _t(k), stride=s))
 
@@ -452,4 +453,8 @@ def test_exact_unit_and_inner_are_torchs_one_hot_and_dot(cfg):
             assert exact.unit(h, w, i, j) == hot.tolist()
             assert exact.inner(exact.unit(h, w, i, j), x) == x[i][j]
     assert exact.inner(x, x) == int((_t(x) * _t(x)).sum())
+    # matrices of different shapes (a column or a row more) are an error, never a sum over the overlap
+    for other in ([[*row, 1] for row in x], [*x, [1] * w]):
+        with pytest.raises(ValueError):
+            exact.inner(x, other)
     assert exact.zeros(len(k), w) == torch.zeros(len(k), w, dtype=torch.int64).tolist()
