@@ -71,11 +71,15 @@ def test_the_bias_gradient_adds_one_per_output_only_when_asked():
     ],
 )
 def test_the_separable_convolution_derivation_says_what_it_counts(bank, key, text):
-    """cpen455-hw2/6: the derivation's one step, word for word, and under it the formula the part's checks confirm
-    (a mutation run found these unchecked)."""
+    """cpen455-hw2/6: the derivation's one step, word for word, and under it the formula the part's checks confirm; the
+    convention it names (a mutation run found these unchecked)."""
     import sympy
 
     from verify.runner import derive
 
     derivation = derive(bank.get("cpen455-hw2/6").part(key))
     assert [(s.text, s.latex) for s in derivation.steps] == [(text, sympy.latex(derivation.answer))]
+    # operations leave the convention open (exact, or FLOPs accepted and named); parameters do not
+    ops = key.startswith("ops")
+    assert derivation.convention == ("exact operations" if ops else "")
+    assert [name for name, _ in derivation.accepted] == (["FLOPs = 2·MACs"] if ops else [])
