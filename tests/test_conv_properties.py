@@ -342,8 +342,8 @@ def test_a_transposed_output_too_small_is_reported_with_torchs_size(n, k, s, p):
 
 @pytest.mark.parametrize("ceil", [False, True])
 def test_symbolic_pool_out_is_torchs_size(ceil):
-    """pool_out on symbols (floor, or ceiling with the last-window rule as a Piecewise), its symbols then given
-    values, is the output side of torch's MaxPool2d."""
+    """pool_out on symbols, or with only the input size or the stride symbolic (floor, or ceiling with the last-window rule as a
+    Piecewise), its symbols then given values, is the output side of torch's MaxPool2d."""
     import sympy
 
     N, K, S = sympy.symbols("N K S", integer=True, positive=True)
@@ -356,6 +356,16 @@ def test_symbolic_pool_out_is_torchs_size(ceil):
                 for n in range(max(1, k - 2 * p), 9):
                     want = nn.MaxPool2d(k, s, p, ceil_mode=ceil)(meta(1, 1, n, n)).shape[-1]
                     assert expr.subs({N: n, K: k, S: s, P: p}) == want, (n, k, s, p)
+    # only the input size, or only the stride, a symbol: the same rule, written the same way
+    for k, s, p in ((3, 2, 1), (2, 3, 0)):
+        by_size, by_stride = conv.pool_out(N, k, s, p, ceil_mode=ceil), conv.pool_out(7, k, S, p, ceil_mode=ceil)
+        for expr in (by_size, by_stride):
+            assert expr.has(sympy.ceiling) == ceil and expr.has(sympy.floor) != ceil, expr
+        for n in range(max(1, k - 2 * p), 9):
+            assert by_size.subs(N, n) == nn.MaxPool2d(k, s, p, ceil_mode=ceil)(meta(1, 1, n, n)).shape[-1], (n, k, s, p)
+        for stride in (1, 2, 3, 4):
+            want = nn.MaxPool2d(k, stride, p, ceil_mode=ceil)(meta(1, 1, 7, 7)).shape[-1]
+            assert by_stride.subs(S, stride) == want, (k, stride, p)
 
 
 @pytest.mark.parametrize(
