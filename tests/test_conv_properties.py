@@ -468,3 +468,58 @@ def test_exact_unit_and_inner_are_torchs_one_hot_and_dot(cfg):
         with pytest.raises(ValueError):
             exact.inner(x, other)
     assert exact.zeros(len(k), w) == torch.zeros(len(k), w, dtype=torch.int64).tolist()
+
+
+@pytest.mark.parametrize("n", range(1, 9))
+@pytest.mark.parametrize("k", range(1, 5))
+def test_pool_and_window_defaults_are_torchs(n, k):
+    """pool_out with the stride, padding and ceil_mode left out is torch's MaxPool2d with its defaults (stride the
+    kernel, no padding, floor); window_property with the stride and padding left out holds for exactly the output size
+    of torch's Conv2d with its defaults."""
+    try:
+        pooled = nn.MaxPool2d(k)(meta(1, 1, n, n)).shape[-1] or None
+    except RuntimeError:
+        pooled = None
+    assert _formula_side(conv.pool_out, n, k) == pooled
+    for s in (1, 2, 3):
+        try:
+            want = nn.MaxPool2d(k, s)(meta(1, 1, n, n)).shape[-1] or None
+        except RuntimeError:
+            want = None
+        assert _formula_side(conv.pool_out, n, k, s) == want, s
+    side = _torch_side(nn.Conv2d, n, k)
+    if side is not None:
+        assert conv.window_property(side, n, k) and not conv.window_property(side + 1, n, k)
+        assert side == 1 or not conv.window_property(side - 1, n, k)
+
+
+@given(conv_configs())
+def test_conv_params_on_ints_symbols_and_mixed(c):
+    """conv_params is the numel of a real Conv2d's weights (and bias): an int on ints; with a symbol for the input
+    channels, output channels or groups, a formula without a floor whose value is that numel."""
+    import sympy
+
+    x = sympy.Symbol("x", integer=True, positive=True)
+    c_in, c_out, k, g = c["c_in"], c["c_out"], c["k"], c["g"]
+    for bias in (False, True):
+        want = sum(p.numel() for p in nn.Conv2d(c_in, c_out, k, groups=g, bias=bias, device="meta").parameters())
+        got = conv.conv_params(c_in, c_out, k, groups=g, bias=bias)
+        assert got == want and type(got) is int
+        for which, value in (("c_in", c_in), ("c_out", c_out), ("groups", g)):
+            args = {"c_in": c_in, "c_out": c_out, "groups": g, which: x}
+            expr = conv.conv_params(args["c_in"], args["c_out"], k, groups=args["groups"], bias=bias)
+            assert not expr.has(sympy.floor) and expr.subs(x, value) == want, (which, expr)
+
+
+@pytest.mark.parametrize(
+    ("c_in", "c_out", "groups", "torch_says", "ours"),
+    [
+        (3, 4, 2, "in_channels must be divisible by groups", "in_channels 3 must be divisible by groups 2"),
+        (4, 3, 2, "out_channels must be divisible by groups", "out_channels 3 must be divisible by groups 2"),
+        (4, 4, 0, "groups must be a positive integer", "groups must be >= 1 (got 0)"),
+    ],
+)
+def test_conv_params_rejects_what_torch_rejects(c_in, c_out, groups, torch_says, ours):
+    with pytest.raises(ValueError, match=torch_says):
+        nn.Conv2d(c_in, c_out, 3, groups=groups, device="meta")
+    assert _verify_message(lambda: conv.conv_params(c_in, c_out, 3, groups=groups)) == ours
