@@ -523,3 +523,60 @@ def test_conv_params_rejects_what_torch_rejects(c_in, c_out, groups, torch_says,
     with pytest.raises(ValueError, match=torch_says):
         nn.Conv2d(c_in, c_out, 3, groups=groups, device="meta")
     assert _verify_message(lambda: conv.conv_params(c_in, c_out, 3, groups=groups)) == ours
+
+
+def _torch_pool_side(n, k, s, p, d, ceil):
+    """MaxPool2d's output side on an n×n cpu input, or None where torch rejects it or gives an empty output."""
+    try:
+        return nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)(torch.zeros(1, 1, n, n)).shape[-1] or None
+    except RuntimeError:
+        return None
+
+
+@given(st.integers(1, 9), st.integers(1, 4), st.integers(1, 3), st.integers(0, 3), st.integers(1, 3), st.booleans())
+def test_dilated_pooling_and_its_rejections_are_torchs(n, k, s, p, d, ceil):
+    """pool_out with dilation, and any padding: torch's MaxPool2d size where torch accepts, a VerifyError where it
+    rejects."""
+    assert _formula_side(conv.pool_out, n, k, s, p, d, ceil) == _torch_pool_side(n, k, s, p, d, ceil)
+
+
+@pytest.mark.parametrize("which", ["n", "k", "s", "p", "d"])
+@pytest.mark.parametrize("ceil", [False, True])
+def test_pool_out_with_one_symbolic_argument_gives_the_formula(which, ceil):
+    import sympy
+
+    x = sympy.Symbol("x", integer=True)
+    base = {"n": 7, "k": 3, "s": 2, "p": 1, "d": 1}
+    values = {"n": range(3, 9), "k": range(2, 5), "s": range(1, 4), "p": range(2), "d": range(1, 3)}
+    a = {**base, which: x}
+    expr = conv.pool_out(a["n"], a["k"], a["s"], a["p"], a["d"], ceil)
+    for v in values[which]:
+        b = {**base, which: v}
+        want = _torch_pool_side(b["n"], b["k"], b["s"], b["p"], b["d"], ceil)
+        assert expr.subs(x, v) == want, (which, v)
+
+
+@pytest.mark.parametrize(("n", "k", "p", "d"), [(1, 3, 1, 2), (2, 4, 0, 1), (1, 2, 1, 3)])
+def test_a_pooling_window_too_large_is_reported_with_torchs_sizes(n, k, p, d):
+    """torch rejects the pool; the window span and padded input named are those torch's convolution error names for the
+    same geometry."""
+    import re
+
+    assert _torch_pool_side(n, k, 1, p, d, False) is None
+    said = _torch_message(nn.Conv2d(1, 1, k, 1, p, d, bias=False), n)
+    padded, kernel = re.search(
+        r"padded input size per channel: \((\d+) x \d+\)\. Kernel size: \((\d+) x", said
+    ).groups()
+    ours = _verify_message(lambda: conv.pool_out(n, k, 1, p, d))
+    assert ours == f"pooling window {kernel} is larger than the padded input {padded}", (ours, said)
+
+
+@pytest.mark.parametrize(("k", "p", "d"), [(3, 2, 1), (2, 2, 1), (1, 1, 2)])
+def test_pooling_padding_above_half_the_kernel_is_reported_with_torchs_numbers(k, p, d):
+    import re
+
+    with pytest.raises(RuntimeError) as info:
+        nn.MaxPool2d(k, 1, p, dilation=d)(torch.zeros(1, 1, 9, 9))
+    got = re.search(r"pad=(\d+), kernel_size=(\d+)", str(info.value)).groups()
+    ours = _verify_message(lambda: conv.pool_out(9, k, 1, p, d))
+    assert ours == f"pooling padding must be at most half the kernel size (got padding {got[0]}, kernel {got[1]})"
