@@ -595,3 +595,13 @@ def test_pool_upsample_net_steps_show_each_block_as_the_real_network_runs_it(ban
     assert [(step.text, step.latex) for step in derivation.steps] == want
     assert derivation.convention == "BatchNorm ignored" and derivation.answer == sympy.expand(sum(blocks))
     assert derivation.accepted == (("BatchNorm counted", sympy.expand(sum(blocks) + norm_share)),)
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (2, 3), (2, 0, 4)])
+def test_elementwise_work_counts_what_torch_outputs(shape):
+    """An activation's work is one operation per element of its output, as many as torch's numel, a 0-d tensor's
+    single element included."""
+    x = torch.zeros(shape)
+    for module in (nn.ReLU(), nn.Sigmoid()):
+        y = module(x)
+        assert layer_work(module, tuple(x.shape), tuple(y.shape)).elementwise == y.numel()
