@@ -83,3 +83,12 @@ def test_the_separable_convolution_derivation_says_what_it_counts(bank, key, tex
     ops = key.startswith("ops")
     assert derivation.convention == ("exact operations" if ops else "")
     assert [name for name, _ in derivation.accepted] == (["FLOPs = 2·MACs"] if ops else [])
+
+
+def test_an_unknown_unit_is_refused_by_name():
+    from verify import VerifyError
+
+    for unit in ("gflops", "MACs", ""):
+        with pytest.raises(VerifyError) as info:
+            Convention(unit)
+        assert str(info.value) == f"unknown counting unit '{unit}' (use macs, flops or exact)"
