@@ -558,17 +558,18 @@ def test_pool_out_with_one_symbolic_argument_gives_the_formula(which, ceil):
 
 @pytest.mark.parametrize(("n", "k", "p", "d"), [(1, 3, 1, 2), (2, 4, 0, 1), (1, 2, 1, 3)])
 def test_a_pooling_window_too_large_is_reported_with_torchs_sizes(n, k, p, d):
-    """torch rejects the pool; the window span and padded input named are those torch's convolution error names for the
-    same geometry."""
+    """torch rejects the pool, with or without ceil_mode; the window span and padded input named are those torch's
+    convolution error names for the same geometry."""
     import re
 
-    assert _torch_pool_side(n, k, 1, p, d, False) is None
     said = _torch_message(nn.Conv2d(1, 1, k, 1, p, d, bias=False), n)
     padded, kernel = re.search(
         r"padded input size per channel: \((\d+) x \d+\)\. Kernel size: \((\d+) x", said
     ).groups()
-    ours = _verify_message(lambda: conv.pool_out(n, k, 1, p, d))
-    assert ours == f"pooling window {kernel} is larger than the padded input {padded}", (ours, said)
+    for ceil in (False, True):
+        assert _torch_pool_side(n, k, 1, p, d, ceil) is None
+        ours = _verify_message(lambda ceil=ceil: conv.pool_out(n, k, 1, p, d, ceil))
+        assert ours == f"pooling window {kernel} is larger than the padded input {padded}", (ceil, ours, said)
 
 
 @pytest.mark.parametrize(("k", "p", "d"), [(3, 2, 1), (2, 2, 1), (1, 1, 2)])
