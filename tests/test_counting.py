@@ -605,3 +605,25 @@ def test_elementwise_work_counts_what_torch_outputs(shape):
     for module in (nn.ReLU(), nn.Sigmoid()):
         y = module(x)
         assert layer_work(module, tuple(x.shape), tuple(y.shape)).elementwise == y.numel()
+
+
+def test_pool_upsample_net_is_the_handouts():
+    """The network 4.3's derivation and both of its checks are built from, layer by layer as the handout states it:
+    Conv(NIC→NF), MaxPool, BN, ReLU; Conv(NF→2NF), MaxPool, BN, ReLU; Conv(2NF→NF), Upsample ×2, BN, ReLU;
+    Conv(NF→NC), Upsample ×2, BN, ReLU; Conv(NC→NC), each convolution k×k with size-keeping padding."""
+    from problems.csc413_a2_counts import pool_upsample_net
+
+    NIC, NF, NC, k = 2, 5, 3, 3
+    stated = [(NIC, NF, nn.MaxPool2d), (NF, 2 * NF, nn.MaxPool2d), (2 * NF, NF, nn.Upsample), (NF, NC, nn.Upsample)]
+    stated.append((NC, NC, None))
+    net = pool_upsample_net(NIC, NF, NC, k, device="meta")
+    assert len(net) == len(stated)
+    for block, (c_in, c_out, after) in zip(net, stated, strict=True):
+        conv = block[0]
+        assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.padding) == (c_in, c_out, (k, k), (1, 1))
+        kinds = [type(m) for m in block]
+        assert kinds == ([nn.Conv2d, after, nn.BatchNorm2d, nn.ReLU] if after else [nn.Conv2d])
+        if after is nn.Upsample:
+            assert block[1].scale_factor == 2
+        if after is nn.MaxPool2d:
+            assert block[1].kernel_size == 2
