@@ -79,6 +79,9 @@ def test_the_separable_convolution_derivation_says_what_it_counts(bank, key, tex
 
     derivation = derive(bank.get("cpen455-hw2/6").part(key))
     assert [(s.text, s.latex) for s in derivation.steps] == [(text, sympy.latex(derivation.answer))]
+    # the sizes are positive integers, so a written form such as sqrt(C**2) for C reads as the same answer
+    assert all(x.is_integer and x.is_positive for x in derivation.answer.free_symbols)
+    assert sympy.sqrt(derivation.answer**2) == derivation.answer
     # operations leave the convention open (exact, or FLOPs accepted and named); parameters do not
     ops = key.startswith("ops")
     assert derivation.convention == ("exact operations" if ops else "")
