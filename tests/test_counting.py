@@ -627,3 +627,21 @@ def test_pool_upsample_net_is_the_handouts():
             assert block[1].scale_factor == 2
         if after is nn.MaxPool2d:
             assert block[1].kernel_size == 2
+
+
+@pytest.mark.parametrize("layer", ["c1", "c3"])
+def test_lenet_filter_search_lists_what_torch_maps(bank, layer):
+    """csc420-a2/q5's derivation lists the (filter size, stride) pairs, no padding, that take the side before the layer
+    to the side after it: exactly those for which a real nn.Conv2d does."""
+    from verify.runner import derive
+
+    n, m = {"c1": (32, 28), "c3": (14, 10)}[layer]
+    found = sorted(
+        (f, s)
+        for f in range(1, n + 1)
+        for s in range(1, 33)
+        if nn.Conv2d(1, 1, f, s, device="meta")(torch.empty(1, 1, n, n, device="meta")).shape[-1] == m
+    )
+    for key in (f"f_{layer}", f"s_{layer}"):
+        steps = derive(bank.get("csc420-a2/q5").part(key)).steps
+        assert steps[1].latex == ", ".join(f"(f, s) = ({f}, {s})" for f, s in found)
