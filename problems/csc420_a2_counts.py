@@ -172,7 +172,8 @@ def _q4_part(key: str, q: Mapping[str, int]) -> Part:
             p_side = windows(c_side, q["pool"], q["pool_s"])
             o, i, j = sympy.symbols("o i j", integer=True)
             length = q["c_in"] * q["k"] ** 2
-            per_output = (2 * length - (1 if _q4_unit(convention) == "exact" else 0)) + (1 if bias else 0)
+            exact = convention == Q4_CONVENTIONS[0]  # read here, not through the derivation's _q4_unit
+            per_output = (2 * length - (1 if exact else 0)) + (1 if bias else 0)
             conv_ops = sympy.summation(
                 sympy.summation(sympy.summation(per_output, (j, 1, c_side)), (i, 1, c_side)), (o, 1, q["filters"])
             )
@@ -202,7 +203,7 @@ def _q4_part(key: str, q: Mapping[str, int]) -> Part:
                     f"flop counter {torch_flops} ≠ 2 × {c_ops.multiplies} counted multiplies",
                 )
             bias_adds = outputs if bias else 0
-            if _q4_unit(convention) == "exact":
+            if convention == Q4_CONVENTIONS[0]:  # read here, not through the derivation's _q4_unit
                 truth = c_ops.total + p_ops.comparisons  # the bias adds are among the counted additions
                 how = (
                     f"a reference convolution and max pooling equal to nn.Conv2d/nn.MaxPool2d (to {err:.1g}) count "

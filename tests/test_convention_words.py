@@ -1,5 +1,5 @@
-"""What `verify count` says its numbers are: each convention's description, word for word (a mutation run found these
-texts unchecked)."""
+"""What `verify count` and the counting derivations say their numbers are: each convention's description and each
+step of the separable-convolution derivation, word for word (a mutation run found these texts unchecked)."""
 
 from __future__ import annotations
 
@@ -56,3 +56,42 @@ def test_the_bias_gradient_adds_one_per_output_only_when_asked():
     assert with_bias.bias_outputs == outputs and without.bias_outputs == 0
     assert Convention("macs", bias=True).total(with_bias) == 2 * forward.macs + outputs
     assert Convention("macs", bias=True).total(without) == 2 * forward.macs
+
+
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [
+        ("params_vanilla", "N filters of size K×K×C"),
+        (
+            "params_separable",
+            "a depthwise K×K filter per channel (C·K²) and a pointwise 1×1×C filter per output (C·N)",
+        ),
+        ("ops_vanilla", "B·N·H·W outputs, each a dot product of length C·K²: C·K² multiplies and C·K² − 1 additions"),
+        ("ops_separable", "depthwise: B·C·H·W dot products of length K²; pointwise: B·N·H·W dot products of length C"),
+    ],
+)
+def test_the_separable_convolution_derivation_says_what_it_counts(bank, key, text):
+    """cpen455-hw2/6: the derivation's one step, word for word, and under it the formula the part's checks confirm; the
+    convention it names (a mutation run found these unchecked)."""
+    import sympy
+
+    from verify.runner import derive
+
+    derivation = derive(bank.get("cpen455-hw2/6").part(key))
+    assert [(s.text, s.latex) for s in derivation.steps] == [(text, sympy.latex(derivation.answer))]
+    # the sizes are positive integers, so a written form such as sqrt(C**2) for C reads as the same answer
+    assert all(x.is_integer and x.is_positive for x in derivation.answer.free_symbols)
+    assert sympy.sqrt(derivation.answer**2) == derivation.answer
+    # operations leave the convention open (exact, or FLOPs accepted and named); parameters do not
+    ops = key.startswith("ops")
+    assert derivation.convention == ("exact operations" if ops else "")
+    assert [name for name, _ in derivation.accepted] == (["FLOPs = 2·MACs"] if ops else [])
+
+
+def test_an_unknown_unit_is_refused_by_name():
+    from verify import VerifyError
+
+    for unit in ("gflops", "MACs", ""):
+        with pytest.raises(VerifyError) as info:
+            Convention(unit)
+        assert str(info.value) == f"unknown counting unit '{unit}' (use macs, flops or exact)"

@@ -20,7 +20,8 @@ def _cases():
 @pytest.mark.parametrize(("problem_id", "key"), list(_cases()))
 def test_every_check_fails_on_every_mutant(bank, problem_id, key):
     """Self-contained per part (a mutation-testing run selects these by the code they reach): the reference passes
-    every check, under the convention its derivation names where the part accepts others; every mutant fails."""
+    every check, under the convention its derivation names where the part accepts others, and each value accepted
+    under another convention passes under that one's name; every mutant fails."""
     from verify.runner import derive
 
     part = bank.get(problem_id).part(key)
@@ -33,6 +34,11 @@ def test_every_check_fails_on_every_mutant(bank, problem_id, key):
         assert result.status is Status.PASS, (problem_id, key, check.name, result.evidence)
         if derivation.accepted:
             assert result.evidence.startswith(f"under '{derivation.convention}':"), (check.name, result.evidence)
+    for convention, value in derivation.accepted:  # each value another convention gives passes under that name
+        for check in part.checks:
+            result = run_check(check, value, Context())
+            assert result.status is Status.PASS, (problem_id, key, convention, check.name, result.evidence)
+            assert result.evidence.startswith(f"under '{convention}':"), (check.name, result.evidence)
     accepted = [value for _, value in derivation.accepted]
     for name, wrong in mutants(part.kind, reference):
         if any(wrong == value for value in accepted):

@@ -126,7 +126,8 @@ def output_padding(n: Num, k: Num, s: Num = 1, p: Num = 0, d: Num = 1) -> Num:
 def pool_out(n: Num, k: Num, s: Num | None = None, p: Num = 0, d: Num = 1, ceil_mode: bool = False) -> Num:
     """Output size of max or average pooling (stride defaults to the kernel size, as in torch).
 
-    With ``ceil_mode`` the last window may hang over the border, but must start inside the input or left padding.
+    With ``ceil_mode`` the last window may hang over the border, but must start inside the input or left padding (so a
+    window wider than the padded input still gives one output when it overhangs by less than the stride).
 
     >>> pool_out(64, 2, s=2)
     32
@@ -136,18 +137,19 @@ def pool_out(n: Num, k: Num, s: Num | None = None, p: Num = 0, d: Num = 1, ceil_
     s = k if s is None else s
     _check_common(n, k, s, p, d)
     span = n + 2 * p - effective_kernel(k, d)
-    if _concrete(p, k, d):
-        _require(
-            2 * p <= effective_kernel(k, d),
-            f"pooling padding must be at most half the kernel span (got padding {p}, kernel {k})",
-        )
-    if _concrete(span):
-        _require(span >= 0, f"pooling window {effective_kernel(k, d)} is larger than the padded input {n + 2 * p}")
+    if _concrete(p, k):
+        # torch's rule, dilated or not: the padding at most half the kernel size (not of its dilated span)
+        _require(2 * p <= k, f"pooling padding must be at most half the kernel size (got padding {p}, kernel {k})")
+    too_large = f"pooling window {effective_kernel(k, d)} is larger than the padded input {n + 2 * p}"
     if not ceil_mode:
+        if _concrete(span):
+            _require(span >= 0, too_large)
         return _floor_div(span, s) + 1
-    out = _ceil_div(span, s) + 1
+    out = _ceil_div(span, s) + 1  # a window wider than the padded input still fits once when it overhangs by < s
     if _concrete(out, n, p, s):
-        return out - 1 if (out - 1) * s >= n + p else out
+        out = out - 1 if (out - 1) * s >= n + p else out
+        _require(out >= 1, too_large)
+        return out
     import sympy
 
     return sympy.Piecewise((out - 1, (out - 1) * s >= n + p), (out, True))

@@ -147,7 +147,8 @@ def backward_work(forward: Work, input_grad: bool, weight_grad: bool, bias_grad:
 
 
 def _numel(shape: tuple[int, ...]) -> int:
-    return math.prod(shape) if shape else 0
+    """torch's numel of a tensor of that shape: 1 for a 0-d tensor (the empty product)."""
+    return math.prod(shape)
 
 
 def layer_work(module: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> Work:
