@@ -57,6 +57,17 @@ def test_list_json(capsys, bank):
     assert ids == bank.ids()
 
 
+def test_list_piped_is_one_tab_separated_line_per_problem(capsys, bank, monkeypatch):
+    code, out, _ = run_cli(capsys, "list", "--topic", "xor")  # captured output is not a terminal
+    rows = [line.split("\t") for line in out.splitlines() if not line.startswith("#")]
+    assert code == 0 and out.startswith("# 3 problems, 3 parts\n")
+    assert [r[0] for r in rows] == ["cpen455-hw2/1.1", "cpen455-hw2/1.2", "cpen455-hw2/1.3"]
+    assert all(len(r) == 4 and r[2] == "xor" for r in rows) and rows[0][1] == "separable (bool)"
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)  # on a terminal: the table
+    code, out, _ = run_cli(capsys, "list", "--topic", "xor")
+    assert code == 0 and "3 problems, 3 parts" in out and "\t" not in out and "separable" in out
+
+
 def test_list_topic_filter(capsys):
     code, out, _ = run_cli(capsys, "list", "--topic", "xor", "--json")
     assert code == 0

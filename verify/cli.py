@@ -110,9 +110,17 @@ def list_bank(topic: str | None, bank: list[Path] | None, as_json: bool) -> None
     if as_json:
         print(json.dumps({"problems": problems}, indent=2, ensure_ascii=False))
         return
+    title = f"{len(problems)} problems, {sum(len(p['parts']) for p in problems)} parts"
+    if not sys.stdout.isatty():  # piped: one tab-separated line per problem, for cut, grep and sort (no table to draw)
+        lines = [f"# {title}", "# id\tparts (kind)\ttopics\ttitle"]
+        for p in problems:
+            parts = ", ".join(f"{x['key']} ({x['kind']})" for x in p["parts"])
+            lines.append("\t".join((p["id"], parts, ", ".join(p["topics"]), p["title"])))
+        print("\n".join(lines))
+        return
     from rich.table import Table
 
-    table = Table(title=f"{len(problems)} problems, {sum(len(p['parts']) for p in problems)} parts")
+    table = Table(title=title)
     table.add_column("id", style="bold")
     table.add_column("parts (kind)")
     table.add_column("topics")
