@@ -78,7 +78,21 @@ def test_the_separable_convolution_derivation_says_what_it_counts(bank, key, tex
     from verify.runner import derive
 
     derivation = derive(bank.get("cpen455-hw2/6").part(key))
-    assert [(s.text, s.latex) for s in derivation.steps] == [(text, sympy.latex(derivation.answer))]
+    steps = [(s.text, s.latex) for s in derivation.steps]
+    weights = "C*K**2*N" if key.endswith("vanilla") else "C*K**2, C*N"
+    assert steps[0] == (f"Weights per layer from the parameter formula: {weights}", "")
+    assert steps[-1] == (text, sympy.latex(derivation.answer))
+    if key.startswith("ops"):  # the multiply-accumulates in between: every weight at each of the B·H·W positions
+        _, flops = derivation.accepted[0]
+        B, C, H, K, N, W = sorted(flops.free_symbols, key=lambda x: x.name)
+        macs = (C * K**2 * N if key.endswith("vanilla") else C * K**2 + C * N) * B * H * W
+        assert len(steps) == 3 and steps[1] == (
+            "Each weight meets B·H·W positions (half padding keeps H×W): multiply-accumulates",
+            sympy.latex(macs if key.endswith("vanilla") else B * C * H * K**2 * W + B * C * H * N * W),
+        )
+        assert sympy.expand(flops - 2 * macs) == 0
+    else:
+        assert len(steps) == 2
     # the sizes are positive integers, so a written form such as sqrt(C**2) for C reads as the same answer
     assert all(x.is_integer and x.is_positive for x in derivation.answer.free_symbols)
     assert sympy.sqrt(derivation.answer**2) == derivation.answer
