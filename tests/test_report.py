@@ -125,3 +125,23 @@ def test_write_ups_use_the_runs_derivations_and_a_stuck_answer_is_undecided(bank
     again = [v for _, vs in grade(problems, derived=run_output.derivations) for v in vs]
     assert again[0].verdict == "undecided" and "limit" in again[0].evidence
     assert [v.verdict for v in again[1:]] == [v.verdict for v in verdicts[1:]]
+
+
+def test_the_committed_report_is_what_the_code_writes(bank, run_output, tmp_path):
+    """reports/REPORT.md, but for its header line, is byte for byte what the bank's code writes now: a change to any
+    answer, step, check or piece of evidence shows up here until the report is regenerated (`verify all`)."""
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[1] / "reports" / "REPORT.md"
+    written = write_report(list(bank.problems), run_output, tmp_path / "REPORT.md")
+
+    import re
+
+    # round-off figures (float64 differences of 1e-9 and below) depend on the CPU's kernels: compared as "round-off"
+    roundoff = re.compile(r"\b\d(?:\.\d+)?e(?:-(?:0?9|[1-9]\d)|[+-]00)\b")
+
+    def body(path):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [roundoff.sub("round-off", line) for line in lines if not line.startswith(HEADER_PREFIX)]
+
+    assert body(written) == body(committed), "reports/REPORT.md is stale: run `verify all` and commit it"
