@@ -266,3 +266,19 @@ def test_a_fully_connected_units_field_is_measured_not_stated(bank, problem_id, 
     for check in part.checks:
         result = run_check(check, wrong, Context())
         assert result.status is Status.FAIL and "512" in result.evidence, (check.name, result.evidence)
+
+
+@pytest.mark.parametrize(("symbol", "top"), [("NIC", 4), ("NF", 6), ("NC", 6)])
+def test_4_3s_real_network_sweep_reaches_the_lowest_sizes(bank, symbol, top):
+    """An answer wrong only where a size is 1 (right for 2..top, the rest of the range the sweep draws from) fails the
+    real-network check of every 4.3 part: the sweep's configurations reach the bottom of each range."""
+    import sympy
+
+    from verify.runner import derive
+
+    s = sympy.Symbol(symbol, integer=True, positive=True)
+    off = sympy.Mul(*[(s - v) for v in range(2, top + 1)])  # 0 for 2..top, not at 1
+    for part in bank.get("csc413-a2/4.3").parts:
+        real = next(c for c in part.checks if c.name == "real PoolUpsampleNet")
+        result = run_check(real, derive(part).answer + off, Context())
+        assert result.status is Status.FAIL and f"{symbol}=1" in result.evidence, (part.key, result.evidence)
