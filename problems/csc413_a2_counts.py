@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Any
 
@@ -375,16 +376,13 @@ def _check_43_symbolic(what: str, side: int, convention: str = BN_CONVENTIONS[0]
 
 
 _MEASURED: dict[tuple[int, ...], tuple[int, int, int]] = {}
-_META_NETS: dict[tuple[int, ...], Any] = {}
 
 
+@functools.cache
 def _meta_net(NIC: int, NF: int, NC: int, k: int) -> Any:
     """PoolUpsampleNet on the meta device (parameters without data: what is counted is their number), built once per
     configuration and process (the weights checks of both input sizes and both conventions read the same one)."""
-    key = (NIC, NF, NC, k)
-    if key not in _META_NETS:
-        _META_NETS[key] = pool_upsample_net(NIC, NF, NC, k)
-    return _META_NETS[key]
+    return pool_upsample_net(NIC, NF, NC, k)
 
 
 def _measure_43(c: dict[str, int], side: int) -> tuple[int, int, int]:

@@ -120,9 +120,7 @@ def test_write_ups_use_the_runs_derivations_and_a_stuck_answer_is_undecided(bank
         return real(problem, answer)
 
     monkeypatch.setattr(g, "grade_one", slow)
-    monkeypatch.setattr(g, "DEFAULT_TIMEOUT", 0.3)
-    monkeypatch.setattr(g.grade_here, "__defaults__", (0.3,))
-    again = [v for _, vs in grade(problems, derived=run_output.derivations) for v in vs]
+    again = [v for _, vs in grade(problems, derived=run_output.derivations, timeout=0.3) for v in vs]
     assert again[0].verdict == "undecided" and "limit" in again[0].evidence
     assert [v.verdict for v in again[1:]] == [v.verdict for v in verdicts[1:]]
 

@@ -44,13 +44,15 @@ def grade(
     problems: Sequence[Problem],
     where: Path | None = None,
     derived: Mapping[tuple[str, str], Derivation] | None = None,
+    timeout: float | None = None,
 ) -> list[tuple[WriteUp, list[Any]]]:
     """Each write-up's verdicts, for the answers whose problem is among ``problems`` (write-ups with none left out).
 
     Graded in this process, each answer under the grader's time limit: the files are the bank's own (answers from
     outside go through the worker pool, which also caps memory). ``derived``: derivations a run of the bank already
-    made, by (problem id, part key), used as the references instead of deriving them again."""
-    from verify.answers.grade import grade_here, read_answers, reference_for
+    made, by (problem id, part key), used as the references instead of deriving them again. ``timeout``: seconds per
+    answer (the grader's default when None)."""
+    from verify.answers.grade import DEFAULT_TIMEOUT, grade_here, read_answers, reference_for
 
     by_id = {p.id: p for p in problems}
     out = []
@@ -65,6 +67,6 @@ def grade(
             made = (derived or {}).get((a.id, a.part))
             if part is not None and made is not None:
                 reference_for(problem, part, made)
-            verdicts.append(grade_here(problem, a))
+            verdicts.append(grade_here(problem, a, DEFAULT_TIMEOUT if timeout is None else timeout))
         out.append((w, verdicts))
     return out
