@@ -291,19 +291,12 @@ def _fs_part(key: str) -> Part:
         )
 
     def by_layers(claim: Any, ctx: Context) -> Outcome:
-        import torch
-        import torch.nn as nn
-
         n, m = SIZES[layer]
-        found = set()
-        for f in range(1, n + 1):
-            for s in SEARCH:
-                if nn.Conv2d(1, 1, f, s, device="meta")(torch.empty(1, 1, n, n, device="meta")).shape[-1] == m:
-                    found.add((f, s)[idx])
+        found = {pair[idx] for pair in _conv_fits(n, m)}
         return checks.exact(
             int(claim),
             next(iter(found)) if len(found) == 1 else frozenset(found),
-            f"nn.Conv2d(1, 1, f, stride=s) built for every f ≤ {n}, s ≤ {SEARCH[-1]} on {n}×{n}",
+            f"torch's conv2d with an f×f filter and stride s, for every f ≤ {n}, s ≤ {SEARCH[-1]}, on {n}×{n}",
         )
 
     return Part(
@@ -313,6 +306,21 @@ def _fs_part(key: str) -> Part:
         (checks.symbolic("window inequalities", by_inequalities), checks.torch_check("real layers", by_layers)),
         note="Unique: only one (filter size, stride) pair fits.",
     )
+
+
+@functools.cache
+def _conv_fits(n: int, m: int) -> frozenset[tuple[int, int]]:
+    """The (filter size, stride) pairs for which torch's conv2d, without padding, maps n×n to m×m (on meta tensors:
+    shapes only); the filter- and stride-parts of a layer share one enumeration."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.empty(1, 1, n, n, device="meta")
+    found = set()
+    for f in range(1, n + 1):
+        w = torch.empty(1, 1, f, f, device="meta")
+        found.update((f, s) for s in SEARCH if F.conv2d(x, w, stride=s).shape[-1] == m)
+    return frozenset(found)
 
 
 PROBLEMS = [

@@ -7,15 +7,15 @@ import os
 import pickle
 import signal
 import time
-from functools import partial
+from dataclasses import dataclass
 
 import pytest
 
 from verify import checks, parallel
 from verify.model import Check, Context, Derivation, Kind, Method, Outcome, Part, Problem, Result, Status
 from verify.report.markdown import parity_table, render, write_report
-from verify.report.writeups import grade
-from verify.runner import run
+from verify.report.writeups import Grading
+from verify.runner import Task, run
 
 # A quick subset with figures (XOR training curves), values accepted under other conventions (q4), device-following
 # torch checks (3.3a, 2.2.1) and symbolic matrix work (1.1.1).
@@ -26,11 +26,12 @@ def test_two_jobs_give_the_serial_report_byte_for_byte(bank, tmp_path):
     problems = bank.select(SUBSET)
     serial = write_report(problems, run(problems), tmp_path / "a" / "R.md", date="2000-01-01")
     seen: list[Result] = []
+    grading = Grading()  # the write-ups graded by the workers, each answer after its problem's checks
     out = parallel.run_parallel(
-        problems, jobs=2, on_result=seen.append, figures=tmp_path / "b" / "figures", side=partial(grade, problems)
+        problems, jobs=2, on_result=seen.append, figures=tmp_path / "b" / "figures", tasks=grading.tasks
     )
-    assert out.side is not None  # the write-ups were graded by a worker beside the checks
-    par = write_report(problems, out, tmp_path / "b" / "R.md", date="2000-01-01", writeups=out.side)
+    assert {key[0] for key in out.tasks} == {"cpen455-hw2", "csc413-a2", "csc420-a2"}
+    par = write_report(problems, out, tmp_path / "b" / "R.md", date="2000-01-01", writeups=grading.assemble(out.tasks))
     assert serial.read_bytes() == par.read_bytes()
     assert len(seen) == len(out.results) and {r.problem for r in seen} == set(SUBSET)
     assert sorted(p.name for p in (tmp_path / "a" / "figures").iterdir()) == sorted(
@@ -77,46 +78,69 @@ def test_a_check_that_kills_its_worker_is_an_error_and_the_rest_go_on():
     assert set(out.derivations) == {(p, k) for p in ("t/1", "t/2", "t/3") for k in "ab"}
 
 
-def _side_value():
-    return {"graded": os.getpid()}
+@dataclass
+class _Value:
+    pid: int
+    evidence: str = ""
 
 
-def _side_raises():
+def _task_value():
+    return _Value(os.getpid())
+
+
+def _task_raises():
     raise RuntimeError("boom")
 
 
-def _side_kills():
+def _task_kills():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def test_a_side_task_runs_in_a_worker_beside_the_checks():
-    problems = [_problem("t/1", _ok), _problem("t/2", _ok)]
-    out = parallel.run_parallel(problems, jobs=2, side=_side_value)
-    assert out.side["graded"] != os.getpid()
-    assert [r.status for r in out.results] == [Status.PASS] * 4
-
-
-@pytest.mark.parametrize("side", [_side_raises, _side_kills])
-def test_a_side_task_that_fails_or_kills_its_worker_leaves_none_and_the_checks_go_on(side):
-    problems = [_problem("t/1", _ok), _problem("t/2", _ok), _problem("t/3", _ok)]
-    out = parallel.run_parallel(problems, jobs=2, side=side)
-    assert out.side is None
-    assert [(r.problem, r.status) for r in out.results] == [(f"t/{i}", Status.PASS) for i in (1, 1, 2, 2, 3, 3)]
-
-
-def _side_hangs():
+def _task_hangs():  # deaf to the time limit's signal
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
     time.sleep(60)
 
 
-def test_a_side_task_that_hangs_is_stopped_after_its_longer_silence(monkeypatch):
+def _tasks(*fns):
+    """Each problem's tasks: one per function, keyed (problem id, i), made with the problem's derivations."""
+
+    def tasks(problem, derived):
+        assert set(derived) == {"a", "b"}
+        return [Task((problem.id, i), fn, _Value(0)) for i, fn in enumerate(fns)]
+
+    return tasks
+
+
+def test_tasks_run_after_their_problems_checks_in_the_worker_that_made_its_derivations():
+    problems = [_problem("t/1", _ok), _problem("t/2", _ok)]
+    out = parallel.run_parallel(problems, jobs=2, tasks=_tasks(_task_value, _task_value))
+    assert set(out.tasks) == {(p, i) for p in ("t/1", "t/2") for i in (0, 1)}
+    assert all(v.pid != os.getpid() for v in out.tasks.values())
+    assert out.tasks[("t/1", 0)].pid == out.tasks[("t/1", 1)].pid
+    assert [r.status for r in out.results] == [Status.PASS] * 4
+    serial = run(problems, tasks=_tasks(_task_value, _task_value))
+    assert set(serial.tasks) == set(out.tasks) and {v.pid for v in serial.tasks.values()} == {os.getpid()}
+
+
+@pytest.mark.parametrize(
+    ("fn", "why"), [(_task_raises, "it failed: RuntimeError: boom"), (_task_kills, "worker process died")]
+)
+def test_a_task_that_fails_or_kills_its_worker_gets_its_stand_in_and_the_rest_go_on(fn, why):
+    problems = [_problem("t/1", _ok), _problem("t/2", _ok), _problem("t/3", _ok)]
+    out = parallel.run_parallel(problems, jobs=2, tasks=_tasks(_task_value, fn, _task_value))
+    assert [(r.problem, r.status) for r in out.results] == [(f"t/{i}", Status.PASS) for i in (1, 1, 2, 2, 3, 3)]
+    for p in ("t/1", "t/2", "t/3"):
+        assert out.tasks[(p, 0)].pid > 0 and out.tasks[(p, 2)].pid > 0  # the tasks after it ran
+        assert out.tasks[(p, 1)].pid == 0 and why in out.tasks[(p, 1)].evidence
+
+
+def test_a_task_that_hangs_is_stopped_after_a_steps_limit(monkeypatch):
     monkeypatch.setattr(parallel, "GRACE", 0.2)
-    monkeypatch.setattr(parallel, "SIDE_SILENCE", 3)
     start = time.monotonic()
-    out = parallel.run_parallel([_problem("t/1", _ok), _problem("t/2", _ok)], limit=0.3, jobs=2, side=_side_hangs)
-    took = time.monotonic() - start
-    assert out.side is None and [r.status for r in out.results] == [Status.PASS] * 4
-    assert 1.5 <= took < 20  # three step limits (0.5 s each) of silence, not one
+    out = parallel.run_parallel([_problem("t/1", _ok)], limit=0.3, jobs=2, tasks=_tasks(_task_hangs, _task_value))
+    assert time.monotonic() - start < 20
+    assert "time limit" in out.tasks[("t/1", 0)].evidence and out.tasks[("t/1", 1)].pid > 0
+    assert [r.status for r in out.results] == [Status.PASS] * 2
 
 
 def test_a_check_deaf_to_its_time_limit_is_stopped_with_its_worker(monkeypatch):

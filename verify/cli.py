@@ -5,10 +5,11 @@ Nothing here imports torch or sympy at module level, so `verify --help` and `ver
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from enum import StrEnum
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -229,13 +230,16 @@ def _plain(value: Any) -> Any:
 
 def _execute(
     problems: list[Problem], device: Device, limit: float, as_json: bool, jobs: int | None, report: Path | None
-) -> Any:
+) -> tuple[Any, Any]:
+    """The run's output, and the source write-ups' verdicts for the report (None when no report is written): each
+    answer is graded after its problem's checks, with its derivations, by the process that made them."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from verify.answers.grade import DEFAULT_TIMEOUT
     from verify.model import Context
     from verify.parallel import default_jobs, run_parallel
     from verify.report.markdown import figure_folder
-    from verify.report.writeups import grade as grade_writeups
+    from verify.report.writeups import Grading
     from verify.runner import run
 
     ctx = Context(device="cpu" if device is Device.both else device.value)
@@ -258,19 +262,21 @@ def _execute(
         def tick(r: Result) -> None:
             progress.update(task, advance=1, description=f"{r.problem} {r.part}", refresh=True)
 
+        grading = Grading(timeout=min(DEFAULT_TIMEOUT, limit)) if report is not None else None
+        tasks = grading.tasks if grading is not None else None
         if workers > 1:
             folder = figure_folder(report) if report is not None else None
-            # the report's write-up sections are graded by a worker while the others check
-            side = partial(grade_writeups, problems) if report is not None else None
-            return run_parallel(problems, ctx, limit, workers, tick, compare_on, folder, side)
-        return run(problems, ctx, limit=limit, on_result=tick, compare_on=compare_on)
+            out = run_parallel(problems, ctx, limit, workers, tick, compare_on, folder, tasks)
+        else:
+            out = run(problems, ctx, limit=limit, on_result=tick, compare_on=compare_on, tasks=tasks)
+        return out, grading.assemble(out.tasks) if grading is not None else None
 
 
-def _finish(problems: list[Problem], out: Any, as_json: bool, report: Path | None) -> None:
+def _finish(problems: list[Problem], out: Any, writeups: Any, as_json: bool, report: Path | None) -> None:
     if report is not None:
         from verify.report.markdown import write_report
 
-        write_report(problems, out, report, writeups=out.side)
+        write_report(problems, out, report, writeups=writeups)
     if as_json:
         doc = {
             "results": [r.to_json() for r in out.results],
@@ -333,7 +339,7 @@ def all_cmd(
 ) -> None:
     """Check every question in the bank and write the markdown report. Exit 0 only if every check passed."""
     problems = list(_bank(bank).problems)
-    _finish(problems, _execute(problems, device, time_limit, as_json, jobs, report), as_json, report)
+    _finish(problems, *_execute(problems, device, time_limit, as_json, jobs, report), as_json, report)
 
 
 @app.command("run")
@@ -348,7 +354,7 @@ def run_cmd(
 ) -> None:
     """Check a subset of the bank by id."""
     problems = _bank(bank).select(ids)
-    _finish(problems, _execute(problems, device, time_limit, as_json, jobs, report), as_json, report)
+    _finish(problems, *_execute(problems, device, time_limit, as_json, jobs, report), as_json, report)
 
 
 @app.command("check")
@@ -687,5 +693,15 @@ def main(argv: list[str] | None = None) -> int:
     return int(code or 0)
 
 
+def entry() -> None:
+    """The console script: :func:`main`, then the process ends at once, without tearing down the interpreter (after
+    a run of the bank that takes a second of collecting sympy's and torch's objects, for nothing)."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

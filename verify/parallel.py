@@ -25,14 +25,10 @@ from typing import Any
 
 from verify import VerifyError
 from verify.model import Context, Derivation, Figure, Problem, Result
-from verify.runner import DEFAULT_TIME_LIMIT, Event, RunOutput, one_line, problem_events
+from verify.runner import DEFAULT_TIME_LIMIT, Event, RunOutput, Tasks, one_line, problem_events
 
 # How long past its time limit a step may go silent before its worker is stopped (the limit's own signal comes first).
 GRACE = 5.0
-# The queue's index of the side task (work beside the checks, done by a worker like a problem), and how many step
-# limits it may run without a word before its worker is stopped.
-SIDE = -1
-SIDE_SILENCE = 10
 
 
 def default_jobs() -> int:
@@ -100,6 +96,8 @@ def fallback_with(event: Event, why: str) -> Event:
     """A step's stand-in event (see ``on_start`` of :func:`problem_events`) with the cause filled in."""
     if event[0] == "derive_failed":
         return ("derive_failed", event[1], why)
+    if event[0] == "task":
+        return ("task", event[1], replace(event[2], evidence=why))
     return ("result", replace(event[1], evidence=why), None)
 
 
@@ -110,7 +108,7 @@ def _worker(
     limit: float | None,
     compare_on: str | None,
     folder: Path | None,
-    side: Callable[[], Any] | None,
+    tasks: Tasks | None,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
     while True:
@@ -118,14 +116,6 @@ def _worker(
         if task is None:
             return
         index, skip, failed = task
-        if index == SIDE:
-            assert side is not None
-            try:
-                data = pickle.dumps(("side", index, side()))
-            except Exception:  # failed, or its value cannot travel: the parent is sent None and does it itself
-                data = pickle.dumps(("side", index, None))
-            conn.send_bytes(data)
-            continue
         stand_in: dict[int, Event] = {}
 
         def started(step: int, event: Event, index: int = index, stand_in: dict[int, Event] = stand_in) -> None:
@@ -133,7 +123,7 @@ def _worker(
             _send(conn, ("start", index, step, event))
 
         try:
-            for step, event in problem_events(problems[index], ctx, limit, compare_on, skip, failed, started):
+            for step, event in problem_events(problems[index], ctx, limit, compare_on, skip, failed, started, tasks):
                 _send(conn, ("event", index, step, _portable(event, folder)), stand_in.pop(step, event))
         except Exception as exc:  # a fault outside any check: the parent records it for the step and goes on
             _send(conn, ("failed", index, one_line(exc)))
@@ -168,13 +158,12 @@ def run_parallel(
     on_result: Callable[[Result], None] | None = None,
     compare_on: str | None = None,
     figures: Path | None = None,
-    side: Callable[[], Any] | None = None,
+    tasks: Tasks | None = None,
 ) -> RunOutput:
     """Run ``problems`` in ``jobs`` forked workers; the output is what :func:`verify.runner.run` gives, in its order.
 
     ``figures``: the folder the report's figures go to (drawn by the workers); None when no report is written.
-    ``side``: work beside the checks (grading the source write-ups for the report), done by a worker while the others
-    check, its value in the output's ``side``; None there if it failed or its worker died (the caller does it then).
+    ``tasks``: what to do after each problem's checks with its derivations, done by the worker that made them.
     """
     ctx = ctx or Context()
     if not can_fork():  # pragma: no cover - every POSIX system forks
@@ -185,17 +174,15 @@ def run_parallel(
     took = _durations()
     # the longest problems first (by the last run's times; new ones count as long), so no worker is left with a long
     # one at the end; the order of the output does not depend on it
-    queue = sorted(
-        [*range(len(problems)), *([SIDE] if side is not None else [])],
-        key=lambda i: -took.get(_name(problems, i), float("inf")),
-    )
-    side_value: Any = None
+    queue = sorted(range(len(problems)), key=lambda i: -took.get(problems[i].id, float("inf")))
     began: dict[int, float] = {}
     slots: list[_Slot] = []
 
     def start_worker() -> _Slot:
         parent, child = mpctx.Pipe()
-        proc = mpctx.Process(target=_worker, args=(child, problems, ctx, limit, compare_on, figures, side), daemon=True)
+        proc = mpctx.Process(
+            target=_worker, args=(child, problems, ctx, limit, compare_on, figures, tasks), daemon=True
+        )
         proc.start()
         child.close()
         return _Slot(proc, parent)
@@ -222,16 +209,6 @@ def run_parallel(
         """The worker died or hung: its step becomes an error, the problem goes on in a new worker."""
         index = slot.index
         assert index is not None
-        if index == SIDE:  # left to the caller; the checks go on
-            if slot.process.is_alive():
-                slot.process.kill()
-            slot.process.join()
-            slot.conn.close()
-            slots.remove(slot)
-            fresh = start_worker()
-            slots.append(fresh)
-            assign(fresh)
-            return
         if slot.stand_in is not None and slot.step is not None:
             record(index, slot.step, fallback_with(slot.stand_in, why))
         if slot.process.is_alive():
@@ -247,12 +224,6 @@ def run_parallel(
     # a step is silent for at most its time limit (twice with a comparison device: the check runs on both)
     hard = None if limit is None else limit * (2 if compare_on else 1) + GRACE
 
-    def silent_for(slot: _Slot) -> float:
-        """How long the slot's task may go without a word: a step's limit; the side task, which reports only at its
-        end and bounds each piece of its work itself, ten times that."""
-        assert hard is not None
-        return hard * (SIDE_SILENCE if slot.index == SIDE else 1)
-
     try:
         for _ in range(max(1, min(jobs, len(queue)))):
             slots.append(start_worker())
@@ -261,7 +232,7 @@ def run_parallel(
         while any(s.index is not None for s in slots):
             busy = [s for s in slots if s.index is not None]
             now = time.monotonic()
-            timeout = None if hard is None else max(0.05, min(s.since + silent_for(s) - now for s in busy))
+            timeout = None if hard is None else max(0.05, min(s.since + hard - now for s in busy))
             ready = wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout)
             for slot in busy:
                 if slot.conn in ready:
@@ -285,14 +256,10 @@ def run_parallel(
                         took[problems[message[1]].id] = time.monotonic() - began[message[1]]
                         state.skip.pop(message[1], None)
                         assign(slot)
-                    elif message[0] == "side":
-                        took[_name(problems, SIDE)] = time.monotonic() - began[SIDE]
-                        side_value = message[2]
-                        assign(slot)
                 elif slot.process.sentinel in ready:
                     slot.process.join(1)
                     lost(slot, f"its worker process died ({_exit_text(slot.process.exitcode)}) while this ran")
-                elif hard is not None and time.monotonic() - slot.since > silent_for(slot):
+                elif hard is not None and time.monotonic() - slot.since > hard:
                     lost(
                         slot,
                         f"ran past its time limit of {limit:g} s where its signal could not stop it; its worker was stopped",
@@ -308,16 +275,11 @@ def run_parallel(
                 slot.process.join()
             slot.conn.close()
     _save_durations(took)
-    out = RunOutput(side=side_value)
+    out = RunOutput()
     for index, problem in enumerate(problems):
         for event in state.events.get(index, ()):
             out.add(problem.id, event)
     return out
-
-
-def _name(problems: Sequence[Problem], index: int) -> str:
-    """What the durations file calls a task."""
-    return "(side task)" if index == SIDE else problems[index].id
 
 
 def _durations() -> dict[str, float]:

@@ -4,7 +4,8 @@ A check that raises becomes an ``error`` result with a one-line cause; a check t
 ``error`` saying so; either way the run goes on. A derivation that fails turns every check of its part into an error.
 
 A problem runs as a sequence of numbered steps (each part's derivation, then its checks on the reference answer, then on
-each value accepted under another convention); :func:`problem_events` yields what each step found. The serial
+each value accepted under another convention, then any :class:`Task` to be done with its derivations, such as grading
+the source write-ups' answers to it); :func:`problem_events` yields what each step found. The serial
 :func:`run` and the worker processes of :mod:`verify.parallel` both apply those events to a :class:`RunOutput` in this
 order, which is why a parallel run's report is the serial one's, byte for byte.
 
@@ -21,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,9 +35,24 @@ class CheckTimeout(Exception):
     pass
 
 
-# What a step found: ("derived", part key, Derivation), ("derive_failed", part key, cause) or
-# ("result", Result, the same check's Result on the comparison device or None).
+# What a step found: ("derived", part key, Derivation), ("derive_failed", part key, cause),
+# ("result", Result, the same check's Result on the comparison device or None) or ("task", Task key, its value).
 Event = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Task:
+    """Work done with a problem's derivations after its checks, as a step of its own (a process that dies under it
+    costs that task only). ``stand_in``: its value should it not end, a dataclass whose ``evidence`` is then filled
+    with the reason; it must be picklable, as the value ``run`` returns."""
+
+    key: Any  # where its value goes in RunOutput.tasks
+    run: Callable[[], Any]
+    stand_in: Any
+
+
+# What tasks a problem has, given its derivations by part key (those that were made).
+Tasks = Callable[[Problem, Mapping[str, Derivation]], Sequence[Task]]
 
 
 @dataclass
@@ -46,8 +62,8 @@ class RunOutput:
     derivation_errors: dict[tuple[str, str], str] = field(default_factory=dict)
     # (result on the run's device, result of the same check on the comparison device), for checks that follow --device
     parity: list[tuple[Result, Result]] = field(default_factory=list)
-    # what a side task found beside the checks (:func:`verify.parallel.run_parallel`), None where there was none
-    side: Any = None
+    # what each Task gave, by its key
+    tasks: dict[Any, Any] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Status}
@@ -68,6 +84,8 @@ class RunOutput:
             self.derivations[(problem_id, event[1])] = event[2]
         elif kind == "derive_failed":
             self.derivation_errors[(problem_id, event[1])] = event[2]
+        elif kind == "task":
+            self.tasks[event[1]] = event[2]
         else:
             self.results.append(event[1])
             if event[2] is not None:
@@ -218,6 +236,7 @@ def problem_events(
     skip: Collection[int] = (),
     failed: Collection[str] = (),
     on_start: Callable[[int, Event], None] | None = None,
+    tasks: Tasks | None = None,
 ) -> Iterator[tuple[int, Event]]:
     """Run one problem step by step and yield (step, what it found), in the bank's order.
 
@@ -225,8 +244,10 @@ def problem_events(
     ``skip``: steps already accounted for (a worker picking up after one that died); their events are not yielded.
     ``failed``: parts whose derivation is known to have failed. ``on_start(step, fallback)`` is told of each step before
     it runs, with the event that stands for it should the process die under it (its evidence left empty).
+    ``tasks``: the work to do after the checks with the derivations made (:class:`Task`), each a step.
     """
     step = -1
+    made: dict[str, Derivation] = {}
     for part in problem.parts:
         key = part.key
         step += 1
@@ -240,6 +261,8 @@ def problem_events(
                 derivation = derive(part, limit)
             except (Exception, CheckTimeout) as exc:
                 cause = one_line(exc)
+            if derivation is not None:
+                made[key] = derivation
             if step not in skip:
                 yield step, ("derived", key, derivation) if derivation is not None else ("derive_failed", key, cause)
         error = f"the derivation failed: {cause}" if cause else "the derivation failed"
@@ -264,6 +287,21 @@ def problem_events(
                     again = run_check(check, claim, replace(ctx, device=compare_on), limit)
                     other = replace(again, problem=problem.id, part=key, convention=convention)
                 yield step, ("result", result, other)
+    for task in tasks(problem, made) if tasks is not None else ():
+        step += 1
+        if step in skip:
+            continue
+        if on_start:
+            on_start(step, ("task", task.key, task.stand_in))
+        yield step, ("task", task.key, run_task(task))
+
+
+def run_task(task: Task) -> Any:
+    """The task's value; its stand-in, with the cause, if it raises."""
+    try:
+        return task.run()
+    except Exception as exc:
+        return replace(task.stand_in, evidence=f"it failed: {one_line(exc)}")
 
 
 def run(
@@ -272,12 +310,14 @@ def run(
     limit: float | None = DEFAULT_TIME_LIMIT,
     on_result: Callable[[Result], None] | None = None,
     compare_on: str | None = None,
+    tasks: Tasks | None = None,
 ) -> RunOutput:
-    """Derive every part and run every check in this process; results come in bank order (problem, part, check)."""
+    """Derive every part and run every check in this process; results come in bank order (problem, part, check).
+    ``tasks``: what to do after each problem's checks with its derivations (:class:`Task`)."""
     ctx = ctx or Context()
     out = RunOutput()
     for problem in problems:
-        for _, event in problem_events(problem, ctx, limit, compare_on):
+        for _, event in problem_events(problem, ctx, limit, compare_on, tasks=tasks):
             out.add(problem.id, event)
             if on_result and event[0] == "result":
                 on_result(event[1])
