@@ -25,7 +25,7 @@ from typing import Any
 
 from verify import VerifyError
 from verify.model import Context, Derivation, Figure, Problem, Result
-from verify.runner import DEFAULT_TIME_LIMIT, Event, RunOutput, Tasks, one_line, problem_events
+from verify.runner import DEFAULT_TIME_LIMIT, SYMBOLIC, TORCH, Event, RunOutput, Tasks, one_line, problem_events
 
 # How long past its time limit a step may go silent before its worker is stopped (the limit's own signal comes first).
 GRACE = 5.0
@@ -112,23 +112,25 @@ def _worker(
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
     while True:
-        task = conn.recv()
-        if task is None:
+        batch = conn.recv()  # problems to run one after the other: (index, stage, skip, failed, given) each
+        if batch is None:
             return
-        index, skip, failed = task
-        stand_in: dict[int, Event] = {}
+        for index, stage, skip, failed, given in batch:
+            stand_in: dict[int, Event] = {}
 
-        def started(step: int, event: Event, index: int = index, stand_in: dict[int, Event] = stand_in) -> None:
-            stand_in[step] = event
-            _send(conn, ("start", index, step, event))
+            def started(step: int, event: Event, index: int = index, stand_in: dict[int, Event] = stand_in) -> None:
+                stand_in[step] = event
+                _send(conn, ("start", index, step, event))
 
-        try:
-            for step, event in problem_events(problems[index], ctx, limit, compare_on, skip, failed, started, tasks):
-                _send(conn, ("event", index, step, _portable(event, folder)), stand_in.pop(step, event))
-        except Exception as exc:  # a fault outside any check: the parent records it for the step and goes on
-            _send(conn, ("failed", index, one_line(exc)))
-            return
-        _send(conn, ("done", index))
+            try:
+                for step, event in problem_events(
+                    problems[index], ctx, limit, compare_on, skip, failed, started, tasks, stage, given
+                ):
+                    _send(conn, ("event", index, step, _portable(event, folder)), stand_in.pop(step, event))
+            except Exception as exc:  # a fault outside any check: the parent records it for the step and goes on
+                _send(conn, ("failed", index, one_line(exc)))
+                return
+            _send(conn, ("done", index))
 
 
 @dataclass
@@ -137,7 +139,10 @@ class _Slot:
 
     process: Any
     conn: Connection
+    early: bool = False  # forked before torch was imported: it takes symbolic stages only
     index: int | None = None  # the problem it runs
+    stage: str | None = None  # which of its steps (None: all)
+    batch: list[int] = field(default_factory=list)  # the problems it runs next, in the same stage, unasked
     step: int | None = None  # the step it runs, with the event that stands for it if the worker dies under it
     stand_in: Event | None = None
     since: float = 0.0  # when it last reported
@@ -145,9 +150,33 @@ class _Slot:
 
 @dataclass
 class _State:
-    events: dict[int, list[Event]] = field(default_factory=dict)
+    events: dict[int, list[tuple[int, Event]]] = field(default_factory=dict)
     skip: dict[int, set[int]] = field(default_factory=dict)
     failed: dict[int, set[str]] = field(default_factory=dict)
+    made: dict[int, dict[str, Derivation]] = field(default_factory=dict)
+
+
+class _Drain:
+    """Reads a worker's messages on a thread while this process is busy (importing torch), so that the worker never
+    waits on a full pipe; :meth:`stop` returns them in order."""
+
+    def __init__(self, conn: Connection) -> None:
+        import threading
+
+        self.conn, self.got, self.done = conn, [], threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(EOFError, OSError):
+            while not self.done.is_set():
+                if self.conn.poll(0.02):
+                    self.got.append(self.conn.recv_bytes())
+
+    def stop(self) -> list[bytes]:
+        self.done.set()
+        self.thread.join()
+        return self.got
 
 
 def run_parallel(
@@ -162,51 +191,111 @@ def run_parallel(
 ) -> RunOutput:
     """Run ``problems`` in ``jobs`` forked workers; the output is what :func:`verify.runner.run` gives, in its order.
 
+    The first worker is forked before torch is imported here and runs the symbolic stage of the problems (derivations
+    and sympy checks, :data:`verify.runner.SYMBOLIC`) while this process imports torch; the others, forked after, run
+    each problem's torch stage with those derivations, or a whole problem no stage of which has begun. When no
+    symbolic stage is left, the first worker is replaced by one forked with torch.
+
     ``figures``: the folder the report's figures go to (drawn by the workers); None when no report is written.
-    ``tasks``: what to do after each problem's checks with its derivations, done by the worker that made them.
+    ``tasks``: what to do after each problem's checks with its derivations, done in its torch stage.
     """
     ctx = ctx or Context()
     if not can_fork():  # pragma: no cover - every POSIX system forks
         raise VerifyError("--jobs above 1 needs a system that can fork processes; use --jobs 1")
-    warm_up()
     mpctx = mp.get_context("fork")
     state = _State()
     took = _durations()
-    # the longest problems first (by the last run's times; new ones count as long), so no worker is left with a long
-    # one at the end; the order of the output does not depend on it
-    queue = sorted(range(len(problems)), key=lambda i: -took.get(problems[i].id, float("inf")))
-    began: dict[int, float] = {}
+
+    def cost(index: int, stage: str | None) -> float:  # by the last run's times; new ones count as long
+        return took.get(_name(problems[index].id, stage), float("inf"))
+
+    # The problems whose symbolic stage has not begun, those with the most torch work first, so that it is ready when
+    # the torch workers start; and those whose torch stage is ready (longest first, so no worker is left with a long
+    # one at the end). The order of the output does not depend on either.
+    fresh = sorted(range(len(problems)), key=lambda i: -cost(i, TORCH))
+    ready: list[int] = []
+    resume: list[tuple[int, str | None]] = []  # picked up again after their worker died, before anything else
+    began: dict[tuple[int, str | None], float] = {}
     slots: list[_Slot] = []
 
-    def start_worker() -> _Slot:
+    def start_worker(early: bool = False) -> _Slot:
         parent, child = mpctx.Pipe()
-        proc = mpctx.Process(
-            target=_worker, args=(child, problems, ctx, limit, compare_on, figures, tasks), daemon=True
-        )
+        proc = mpctx.Process(target=_worker, args=(child, problems, ctx, limit, compare_on, figures, tasks), daemon=True)
         proc.start()
         child.close()
-        return _Slot(proc, parent)
+        return _Slot(proc, parent, early)
+
+    def pending() -> bool:
+        return bool(fresh or ready or resume or any(s.index is not None for s in slots))
+
+    def next_job(slot: _Slot) -> tuple[int, str | None] | None:
+        if resume:
+            return resume.pop(0)
+        if ready:
+            ready.sort(key=lambda i: -cost(i, TORCH))
+            return ready.pop(0), TORCH
+        return (fresh.pop(), None) if fresh else None  # a whole problem, from the end: the least torch work
+
+    def begin(slot: _Slot, index: int, stage: str | None) -> None:
+        began.setdefault((index, stage), time.monotonic())
+        slot.index, slot.stage, slot.step, slot.stand_in, slot.since = index, stage, None, None, time.monotonic()
+        state.events.setdefault(index, [])
+
+    def job(index: int, stage: str | None) -> tuple[Any, ...]:
+        given = state.made.get(index, {}) if stage == TORCH else None
+        skip, failed = frozenset(state.skip.get(index, ())), frozenset(state.failed.get(index, ()))
+        return (index, stage, skip, failed, given)
 
     def assign(slot: _Slot) -> None:
-        if not queue:
-            slot.index = None
+        if slot.batch:  # the worker goes on to the next of its batch by itself
+            begin(slot, slot.batch.pop(0), slot.stage)
             return
-        index = queue.pop(0)
-        began.setdefault(index, time.monotonic())
-        slot.index, slot.step, slot.stand_in, slot.since = index, None, None, time.monotonic()
-        state.events.setdefault(index, [])
-        slot.conn.send((index, frozenset(state.skip.get(index, ())), frozenset(state.failed.get(index, ()))))
+        found = None if slot.early else next_job(slot)
+        if found is None:
+            slot.index, slot.stage = None, None
+            if slot.early:  # its symbolic stages are done: a worker with torch takes its place
+                retire(slot)
+                if pending():
+                    replacement = start_worker()
+                    slots.append(replacement)
+                    assign(replacement)
+            return
+        begin(slot, *found)
+        slot.conn.send([job(*found)])
+
+    def start_early() -> _Slot:
+        """The worker forked before torch: every problem's symbolic stage, in one batch (asked for nothing more, it
+        goes on while this process imports torch)."""
+        slot = start_worker(early=True)
+        slots.append(slot)
+        order = [fresh.pop(0) for _ in range(len(fresh))]
+        slot.conn.send([job(i, SYMBOLIC) for i in order])
+        begin(slot, order[0], SYMBOLIC)
+        slot.batch = order[1:]
+        return slot
+
+    def retire(slot: _Slot) -> None:
+        with contextlib.suppress(OSError):
+            slot.conn.send(None)
+        slot.process.join(2)
+        if slot.process.is_alive():
+            slot.process.kill()
+            slot.process.join()
+        slot.conn.close()
+        slots.remove(slot)
 
     def record(index: int, step: int, event: Event) -> None:
-        state.events[index].append(event)
+        state.events[index].append((step, event))
         state.skip.setdefault(index, set()).add(step)
         if event[0] == "derive_failed":
             state.failed.setdefault(index, set()).add(event[1])
+        elif event[0] == "derived":
+            state.made.setdefault(index, {})[event[1]] = event[2]
         if on_result and event[0] == "result":
             on_result(event[1])
 
     def lost(slot: _Slot, why: str) -> None:
-        """The worker died or hung: its step becomes an error, the problem goes on in a new worker."""
+        """The worker died or hung: its step becomes an error, the problem goes on in a new worker (with torch)."""
         index = slot.index
         assert index is not None
         if slot.stand_in is not None and slot.step is not None:
@@ -216,26 +305,62 @@ def run_parallel(
         slot.process.join()
         slot.conn.close()
         slots.remove(slot)
-        queue.insert(0, index)  # resumes after the steps already accounted for
-        fresh = start_worker()
-        slots.append(fresh)
-        assign(fresh)
+        # resumes after the steps already accounted for; a symbolic stage resumes as the whole problem, and the rest of
+        # a batch is done whole by the others
+        resume.insert(0, (index, TORCH if slot.stage == TORCH else None))
+        fresh.extend(slot.batch)
+        replacement = start_worker()
+        slots.append(replacement)
+        assign(replacement)
+
+    def handle(slot: _Slot, message: tuple[Any, ...]) -> None:
+        slot.since = time.monotonic()
+        if message[0] == "start":
+            slot.step, slot.stand_in = message[2], message[3]
+        elif message[0] == "event":
+            slot.step, slot.stand_in = None, None
+            record(message[1], message[2], message[3])
+        elif message[0] == "failed":
+            lost(slot, f"its worker failed: {message[2]}")
+        elif message[0] == "done":
+            index, stage = message[1], slot.stage
+            took[_name(problems[index].id, stage)] = time.monotonic() - began[(index, stage)]
+            if stage == SYMBOLIC:
+                ready.append(index)
+            assign(slot)
 
     # a step is silent for at most its time limit (twice with a comparison device: the check runs on both)
     hard = None if limit is None else limit * (2 if compare_on else 1) + GRACE
 
     try:
-        for _ in range(max(1, min(jobs, len(queue)))):
+        early = start_early()
+        drain = _Drain(early.conn)
+        try:
+            warm_up()
+        finally:
+            early_messages = drain.stop()
+        for data in early_messages:
+            if early in slots:
+                handle(early, pickle.loads(data))
+        for _ in range(max(0, min(jobs, len(problems)) - len(slots))):
             slots.append(start_worker())
-        for slot in list(slots):
-            assign(slot)
-        while any(s.index is not None for s in slots):
+        while True:
+            for slot in [s for s in slots if s.index is None and not s.early]:
+                if ready or resume or fresh:  # an idle worker takes what has become ready
+                    assign(slot)
+            if not any(s.index is not None for s in slots):
+                if not (ready or resume or fresh):
+                    break
+                slots.append(start_worker())  # work left but no worker (the early one retired, none replaced it)
+                continue
             busy = [s for s in slots if s.index is not None]
             now = time.monotonic()
             timeout = None if hard is None else max(0.05, min(s.since + hard - now for s in busy))
-            ready = wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout)
+            ready_conns = wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout)
             for slot in busy:
-                if slot.conn in ready:
+                if slot not in slots:  # replaced while an earlier one was handled
+                    continue
+                if slot.conn in ready_conns:
                     try:
                         message = pickle.loads(slot.conn.recv_bytes())
                     except (EOFError, OSError):
@@ -244,19 +369,8 @@ def run_parallel(
                         code = slot.process.exitcode if code is None else code
                         lost(slot, f"its worker process died ({_exit_text(code)}) while this ran")
                         continue
-                    slot.since = time.monotonic()
-                    if message[0] == "start":
-                        slot.step, slot.stand_in = message[2], message[3]
-                    elif message[0] == "event":
-                        slot.step, slot.stand_in = None, None
-                        record(message[1], message[2], message[3])
-                    elif message[0] == "failed":
-                        lost(slot, f"its worker failed: {message[2]}")
-                    elif message[0] == "done":
-                        took[problems[message[1]].id] = time.monotonic() - began[message[1]]
-                        state.skip.pop(message[1], None)
-                        assign(slot)
-                elif slot.process.sentinel in ready:
+                    handle(slot, message)
+                elif slot.process.sentinel in ready_conns:
                     slot.process.join(1)
                     lost(slot, f"its worker process died ({_exit_text(slot.process.exitcode)}) while this ran")
                 elif hard is not None and time.monotonic() - slot.since > hard:
@@ -277,9 +391,14 @@ def run_parallel(
     _save_durations(took)
     out = RunOutput()
     for index, problem in enumerate(problems):
-        for event in state.events.get(index, ()):
+        for _, event in sorted(state.events.get(index, ()), key=lambda e: e[0]):
             out.add(problem.id, event)
     return out
+
+
+def _name(problem_id: str, stage: str | None) -> str:
+    """What the durations file calls a problem's stage (the whole problem: its id)."""
+    return problem_id if stage is None else f"{problem_id} ({stage})"
 
 
 def _durations() -> dict[str, float]:

@@ -228,6 +228,13 @@ def not_run(
     )
 
 
+# The stages a problem's steps can be run in, by separate processes (:mod:`verify.parallel`): SYMBOLIC, its
+# derivations, the checks that are not torch's and every check of a part whose derivation failed (which need nothing
+# but torch-free work); TORCH, given those derivations, the torch checks and the tasks.
+SYMBOLIC = "symbolic"
+TORCH = "torch"
+
+
 def problem_events(
     problem: Problem,
     ctx: Context,
@@ -237,6 +244,8 @@ def problem_events(
     failed: Collection[str] = (),
     on_start: Callable[[int, Event], None] | None = None,
     tasks: Tasks | None = None,
+    stage: str | None = None,
+    given: Mapping[str, Derivation] | None = None,
 ) -> Iterator[tuple[int, Event]]:
     """Run one problem step by step and yield (step, what it found), in the bank's order.
 
@@ -245,6 +254,8 @@ def problem_events(
     ``failed``: parts whose derivation is known to have failed. ``on_start(step, fallback)`` is told of each step before
     it runs, with the event that stands for it should the process die under it (its evidence left empty).
     ``tasks``: the work to do after the checks with the derivations made (:class:`Task`), each a step.
+    ``stage``: only the steps of :data:`SYMBOLIC` or of :data:`TORCH` (None: all); the torch stage takes the
+    derivations ``given`` by part key (a part not there failed) instead of deriving; the step numbers are the same.
     """
     step = -1
     made: dict[str, Derivation] = {}
@@ -253,7 +264,9 @@ def problem_events(
         step += 1
         derivation: Derivation | None = None
         cause = ""  # why the derivation failed, where it did
-        if key not in failed:  # derived again after a restart too: the step numbers after it depend on its values
+        if stage == TORCH:
+            derivation = (given or {}).get(key)
+        elif key not in failed:  # derived again after a restart too: the step numbers after it depend on its values
             if on_start and step not in skip:
                 on_start(step, ("derive_failed", key, ""))
             try:
@@ -261,16 +274,17 @@ def problem_events(
                 derivation = derive(part, limit)
             except (Exception, CheckTimeout) as exc:
                 cause = one_line(exc)
-            if derivation is not None:
-                made[key] = derivation
             if step not in skip:
                 yield step, ("derived", key, derivation) if derivation is not None else ("derive_failed", key, cause)
+        if derivation is not None:
+            made[key] = derivation
         error = f"the derivation failed: {cause}" if cause else "the derivation failed"
         claims = [("", derivation.answer), *derivation.accepted] if derivation is not None else [("", None)]
         for convention, claim in claims:
             for check in part.checks:
                 step += 1
-                if step in skip:
+                torch_step = derivation is not None and check.method is Method.TORCH
+                if step in skip or (stage is not None and (stage == TORCH) != torch_step):
                     continue
                 if derivation is None:
                     yield step, ("result", not_run(problem.id, key, check, error, convention), None)
@@ -287,7 +301,7 @@ def problem_events(
                     again = run_check(check, claim, replace(ctx, device=compare_on), limit)
                     other = replace(again, problem=problem.id, part=key, convention=convention)
                 yield step, ("result", result, other)
-    for task in tasks(problem, made) if tasks is not None else ():
+    for task in tasks(problem, made) if tasks is not None and stage != SYMBOLIC else ():
         step += 1
         if step in skip:
             continue
