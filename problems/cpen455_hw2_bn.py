@@ -264,19 +264,28 @@ def _affine_torch(claim: Any, ctx: Context) -> Outcome:
 
 
 def _affine_symbolic(claim: Any, ctx: Context) -> Outcome:
-    """γ_c X̂ + β_c has per-channel mean β_c and variance γ_c² (up to ε): the transform can undo the normalization."""
+    """γ_c X̂ + β_c has per-channel mean β_c and variance γ_c² (up to ε): the transform can undo the normalization.
+    With s standing for the standard deviation √v, both differences are polynomials that expand to 0 (then s² = v)."""
     import sympy
 
     n = 6
     xs = sympy.symbols(f"x0:{n}", real=True)
     gamma, beta = sympy.symbols("gamma beta", real=True)
+    s = sympy.Symbol("s", positive=True)  # √v
     m = sum(xs) / n
     v = sum((x - m) ** 2 for x in xs) / n
-    y = [gamma * (x - m) / sympy.sqrt(v) + beta for x in xs]
-    my = sympy.simplify(sum(y) / n)
-    vy = sympy.simplify(sum((yi - my) ** 2 for yi in y) / n)
-    ok = sympy.simplify(my - beta) == 0 and sympy.simplify(vy - gamma**2) == 0
-    return Outcome(ok, "mean and variance of γX̂ + β (ε = 0), symbolically", f"mean {my}, variance {vy}")
+    y = [gamma * (x - m) / s + beta for x in xs]
+    my = sum(y) / n
+    vy = sum((yi - my) ** 2 for yi in y) / n
+    mean_gap = sympy.expand(my - beta)
+    var_gap = sympy.expand(vy * s**2 - gamma**2 * v)  # variance · s² − γ²·v: variance = γ² where s² = v
+    ok = mean_gap == 0 and var_gap == 0
+    return Outcome(
+        ok,
+        "mean and variance of γX̂ + β (ε = 0), symbolically",
+        f"for {n} values: mean − β expands to {mean_gap}, variance·s² − γ²·v to {var_gap} (s = √v the standard "
+        "deviation): mean β, variance γ²",
+    )
 
 
 def _derive_affine_params() -> Derivation:

@@ -226,9 +226,11 @@ def _elementwise_part() -> Part:
 def _matrix_value(claim: Any, mats: dict[str, Any]) -> Any:
     import sympy
 
+    from verify.matrices import explicit
+
     e = as_sympy(claim)
     rep = {m: mats[m.name] for m in e.atoms(sympy.MatrixSymbol) if m.name in mats}
-    return sympy.Matrix(e.xreplace(rep).doit())
+    return sympy.Matrix(explicit(e.xreplace(rep)))
 
 
 def _gw_syms() -> tuple[Any, Any, Any]:

@@ -285,3 +285,90 @@ def test_cli_jobs_and_device_both(capsys, tmp_path):
     assert "## Device parity" in text and "| cpen455-hw2/3.3a | X_hat | F.conv_transpose2d | ✅ pass: " in text
     assert main(["run", "vu-dl-a3/q11", "--jobs", "0"]) == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+# The first worker is forked before torch is imported and runs the symbolic stage without it: a step that reaches for
+# torch there is left to a worker with torch. torch is loaded in this test process, so a module no test imports stands
+# in for it.
+HEAVY = "tabnanny"
+
+
+def _where():
+    import sys
+
+    from verify.runner import _Without
+
+    return "the first worker" if any(isinstance(f, _Without) for f in sys.meta_path) else "another"
+
+
+def _reaches(claim, ctx):
+    import importlib
+
+    importlib.import_module(HEAVY)
+    return checks.exact(claim, 4, f"arithmetic in {_where()}")
+
+
+def _derive_reaching():
+    import importlib
+
+    importlib.import_module(HEAVY)
+    return Derivation(4)
+
+
+def _pid_check(claim, ctx):
+    return checks.exact(claim, 4, f"arithmetic in {_where()}")
+
+
+@pytest.fixture
+def heavy(monkeypatch):
+    if HEAVY in __import__("sys").modules:
+        pytest.skip(f"{HEAVY} is imported in this process")
+    monkeypatch.setattr(parallel, "EARLY_WITHOUT", (HEAVY,))
+    yield
+    __import__("sys").modules.pop(HEAVY, None)  # imported here by a serial run
+
+
+def test_a_symbolic_step_that_reaches_for_torch_is_left_to_a_worker_with_it(heavy):
+    problems = [_problem(f"t/{i}", _pid_check, _reaches) for i in range(4)]
+    out = parallel.run_parallel(problems, jobs=2, tasks=_tasks(_task_value))
+    assert [(r.problem, r.part, r.check, r.status) for r in out.results] == [
+        (f"t/{i}", k, c, Status.PASS) for i in range(4) for k in "ab" for c in ("_pid_check", "_reaches")
+    ]
+    where = {
+        c: {r.evidence.split(" in ")[1].split(" gives")[0] for r in out.results if r.check == c}
+        for c in ("_pid_check", "_reaches")
+    }
+    assert "the first worker" in where["_pid_check"] and where["_reaches"] == {"another"}
+    assert set(out.tasks) == {(f"t/{i}", 0) for i in range(4)}
+    serial = run(problems, tasks=_tasks(_task_value))
+    assert [(r.problem, r.part, r.check, r.status) for r in serial.results] == [
+        (r.problem, r.part, r.check, r.status) for r in out.results
+    ]
+
+
+def test_a_derivation_that_reaches_for_torch_has_its_problem_run_whole_by_a_worker_with_it(heavy):
+    problems = [_problem("t/1", _pid_check), _problem("t/2", _pid_check, derive=_derive_reaching), _problem("t/3", _ok)]
+    out = parallel.run_parallel(problems, jobs=2, tasks=_tasks(_task_value))
+    assert [(r.problem, r.part, r.status) for r in out.results] == [
+        (p, k, Status.PASS) for p in ("t/1", "t/2", "t/3") for k in "ab"
+    ]
+    assert set(out.derivations) == {(p, k) for p in ("t/1", "t/2", "t/3") for k in "ab"}
+    assert len(out.tasks) == 3 and not out.derivation_errors
+
+
+def test_without_refuses_only_what_is_not_imported_yet():
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from verify.runner import NeedsTorch, without\n"
+        "without(('json', 'tabnanny'))\n"
+        "import json\n"  # imported already: allowed
+        "try:\n"
+        "    import tabnanny\n"
+        "except NeedsTorch as e:\n"
+        "    print('refused:', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "refused: tabnanny is not imported in this process"

@@ -78,11 +78,22 @@ def evaluate(expr: Any, inst: Instance) -> Any:
     missing = {m.name for m in e.atoms(sympy.MatrixSymbol)} - set(inst.matrices)
     if missing:
         raise ValueError(f"no value for {', '.join(sorted(missing))}")
-    value = e.xreplace(mats).replace(lambda x: isinstance(x, sympy.Inverse), lambda x: inverse(x.arg.doit())).doit()
+    value = explicit(e.xreplace(mats).replace(lambda x: isinstance(x, sympy.Inverse), lambda x: inverse(x.arg.doit())))
     if isinstance(value, sympy.MatrixBase):
         value = sympy.ImmutableMatrix(value)
         return value[0, 0] if value.shape == (1, 1) else value
     return value
+
+
+def explicit(expr: Any) -> Any:
+    """A matrix expression over explicit matrices, evaluated: its sized ones, identity and zero matrices written out
+    first (left as they are, sympy's doit sums each entry of a product with them as a symbolic Sum, 0.1 s a product)."""
+    special = (sympy.OneMatrix, sympy.Identity, sympy.ZeroMatrix)
+
+    def sized(x: Any) -> bool:
+        return isinstance(x, special) and all(getattr(k, "is_Integer", False) for k in x.shape)
+
+    return expr.replace(sized, lambda x: sympy.ImmutableMatrix(x.as_explicit())).doit()
 
 
 def inverse(matrix: Any) -> Any:

@@ -25,7 +25,17 @@ from typing import Any
 
 from verify import VerifyError
 from verify.model import Context, Derivation, Figure, Problem, Result
-from verify.runner import DEFAULT_TIME_LIMIT, SYMBOLIC, TORCH, Event, RunOutput, Tasks, one_line, problem_events
+from verify.runner import (
+    DEFAULT_TIME_LIMIT,
+    SYMBOLIC,
+    TORCH,
+    Event,
+    RunOutput,
+    Tasks,
+    one_line,
+    problem_events,
+    without,
+)
 
 # How long past its time limit a step may go silent before its worker is stopped (the limit's own signal comes first).
 GRACE = 5.0
@@ -43,13 +53,21 @@ def can_fork() -> bool:
     return "fork" in mp.get_all_start_methods()
 
 
-def warm_up() -> None:
-    """Import what the workers need, once, before they are forked (each would otherwise import it again)."""
+# What every worker needs: imported before the first worker is forked (it runs without torch), and what the workers
+# forked after need, imported while the first one works. torch's compiler front end (torch._dynamo) is imported by
+# torch on the first optimizer, dispatch mode (the flop counter) or convolution under one: most of a second, which the
+# bank's optimizer and counting checks always reach.
+SHARED = ("numpy", "sympy")
+WITH_TORCH = ("torch", "torch._dynamo")
+# What the first worker never imports (a step that tries is left to a worker with torch).
+EARLY_WITHOUT = ("torch",)
+
+
+def warm_up(names: Sequence[str] = (*SHARED, *WITH_TORCH)) -> None:
+    """Import ``names`` here, once, before workers are forked (each would otherwise import them again)."""
     import importlib
 
-    # torch's compiler front end (torch._dynamo) is imported by torch on the first optimizer, dispatch mode (the flop
-    # counter) or convolution under one: half a second, which the bank's optimizer and counting checks always reach.
-    for name in ("numpy", "sympy", "torch", "torch._dynamo"):
+    for name in names:
         importlib.import_module(name)
 
 
@@ -109,28 +127,31 @@ def _worker(
     compare_on: str | None,
     folder: Path | None,
     tasks: Tasks | None,
+    early: bool,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    if early:
+        without(EARLY_WITHOUT)
     while True:
-        batch = conn.recv()  # problems to run one after the other: (index, stage, skip, failed, given) each
-        if batch is None:
+        job = conn.recv()
+        if job is None:
             return
-        for index, stage, skip, failed, given in batch:
-            stand_in: dict[int, Event] = {}
+        index, stage, skip, failed, given = job
+        stand_in: dict[int, Event | None] = {}
 
-            def started(step: int, event: Event, index: int = index, stand_in: dict[int, Event] = stand_in) -> None:
-                stand_in[step] = event
-                _send(conn, ("start", index, step, event))
+        def started(step: int, event: Event | None, index: int = index, stand_in: dict = stand_in) -> None:
+            stand_in[step] = event
+            _send(conn, ("start", index, step, event))
 
-            try:
-                for step, event in problem_events(
-                    problems[index], ctx, limit, compare_on, skip, failed, started, tasks, stage, given
-                ):
-                    _send(conn, ("event", index, step, _portable(event, folder)), stand_in.pop(step, event))
-            except Exception as exc:  # a fault outside any check: the parent records it for the step and goes on
-                _send(conn, ("failed", index, one_line(exc)))
-                return
-            _send(conn, ("done", index))
+        try:
+            for step, event in problem_events(
+                problems[index], ctx, limit, compare_on, skip, failed, started, tasks, stage, given
+            ):
+                _send(conn, ("event", index, step, _portable(event, folder)), stand_in.pop(step, None) or event)
+        except Exception as exc:  # a fault outside any check: the parent records it for the step and goes on
+            _send(conn, ("failed", index, one_line(exc)))
+            return
+        _send(conn, ("done", index))
 
 
 @dataclass
@@ -139,10 +160,9 @@ class _Slot:
 
     process: Any
     conn: Connection
-    early: bool = False  # forked before torch was imported: it takes symbolic stages only
+    early: bool = False  # forked before torch was imported, and kept from importing it: it takes symbolic stages only
     index: int | None = None  # the problem it runs
     stage: str | None = None  # which of its steps (None: all)
-    batch: list[int] = field(default_factory=list)  # the problems it runs next, in the same stage, unasked
     step: int | None = None  # the step it runs, with the event that stands for it if the worker dies under it
     stand_in: Event | None = None
     since: float = 0.0  # when it last reported
@@ -154,29 +174,35 @@ class _State:
     skip: dict[int, set[int]] = field(default_factory=dict)
     failed: dict[int, set[str]] = field(default_factory=dict)
     made: dict[int, dict[str, Derivation]] = field(default_factory=dict)
+    whole: set[int] = field(default_factory=set)  # problems whose symbolic stage could not be done without torch
 
 
 class _Drain:
-    """Reads a worker's messages on a thread while this process is busy (importing torch), so that the worker never
-    waits on a full pipe; :meth:`stop` returns them in order."""
+    """Handles a worker's messages on a thread while this process's own thread is busy (importing torch), so that the
+    worker never waits on a full pipe nor for its next problem. Nothing else touches the run's state meanwhile."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, slot: Any, handle: Callable[[Any, tuple[Any, ...]], None]) -> None:
         import threading
 
-        self.conn, self.got, self.done = conn, [], threading.Event()
+        self.slot, self.handle, self.done = slot, handle, threading.Event()
+        self.left: list[tuple[Any, ...]] = []  # a message to be handled by the run's thread (one that may fork)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
     def _read(self) -> None:
-        with contextlib.suppress(EOFError, OSError):
-            while not self.done.is_set():
-                if self.conn.poll(0.02):
-                    self.got.append(self.conn.recv_bytes())
+        with contextlib.suppress(EOFError, OSError):  # the worker died: the run's loop finds out after
+            while not self.done.is_set() and self.slot.index is not None:
+                if self.slot.conn.poll(0.02):
+                    message = pickle.loads(self.slot.conn.recv_bytes())
+                    if message[0] == "failed":
+                        self.left.append(message)
+                        return
+                    self.handle(self.slot, message)
 
-    def stop(self) -> list[bytes]:
+    def stop(self) -> list[tuple[Any, ...]]:
         self.done.set()
         self.thread.join()
-        return self.got
+        return self.left
 
 
 def run_parallel(
@@ -209,10 +235,17 @@ def run_parallel(
     def cost(index: int, stage: str | None) -> float:  # by the last run's times; new ones count as long
         return took.get(_name(problems[index].id, stage), float("inf"))
 
-    # The problems whose symbolic stage has not begun, those with the most torch work first, so that it is ready when
-    # the torch workers start; and those whose torch stage is ready (longest first, so no worker is left with a long
-    # one at the end). The order of the output does not depend on either.
-    fresh = sorted(range(len(problems)), key=lambda i: -cost(i, TORCH))
+    # The problems no stage of which has begun: the first worker takes them from the front for their symbolic stage,
+    # the others from the back whole. In the order of their files' torch work, most first (ready when the torch
+    # workers start), a file's problems together (they share what their file's functions remember, so that each file
+    # is mostly worked on by one process), the file's most torch work first. And those whose torch stage is ready,
+    # longest first (no worker is left with a long one at the end). The order of the output depends on neither.
+    by_file: dict[str, float] = {}
+    for i, p in enumerate(problems):
+        by_file[p.origin] = by_file.get(p.origin, 0.0) + min(cost(i, TORCH), 1e6)
+    fresh = sorted(
+        range(len(problems)), key=lambda i: (-by_file[problems[i].origin], problems[i].origin, -cost(i, TORCH))
+    )
     ready: list[int] = []
     resume: list[tuple[int, str | None]] = []  # picked up again after their worker died, before anything else
     began: dict[tuple[int, str | None], float] = {}
@@ -220,7 +253,9 @@ def run_parallel(
 
     def start_worker(early: bool = False) -> _Slot:
         parent, child = mpctx.Pipe()
-        proc = mpctx.Process(target=_worker, args=(child, problems, ctx, limit, compare_on, figures, tasks), daemon=True)
+        proc = mpctx.Process(
+            target=_worker, args=(child, problems, ctx, limit, compare_on, figures, tasks, early), daemon=True
+        )
         proc.start()
         child.close()
         return _Slot(proc, parent, early)
@@ -229,50 +264,35 @@ def run_parallel(
         return bool(fresh or ready or resume or any(s.index is not None for s in slots))
 
     def next_job(slot: _Slot) -> tuple[int, str | None] | None:
+        if slot.early:
+            return (fresh.pop(0), SYMBOLIC) if fresh else None
         if resume:
             return resume.pop(0)
+        if fresh:  # a whole problem, from the end (the least torch work), while the first worker takes the front
+            return fresh.pop(), None
         if ready:
             ready.sort(key=lambda i: -cost(i, TORCH))
             return ready.pop(0), TORCH
-        return (fresh.pop(), None) if fresh else None  # a whole problem, from the end: the least torch work
-
-    def begin(slot: _Slot, index: int, stage: str | None) -> None:
-        began.setdefault((index, stage), time.monotonic())
-        slot.index, slot.stage, slot.step, slot.stand_in, slot.since = index, stage, None, None, time.monotonic()
-        state.events.setdefault(index, [])
-
-    def job(index: int, stage: str | None) -> tuple[Any, ...]:
-        given = state.made.get(index, {}) if stage == TORCH else None
-        skip, failed = frozenset(state.skip.get(index, ())), frozenset(state.failed.get(index, ()))
-        return (index, stage, skip, failed, given)
+        return None
 
     def assign(slot: _Slot) -> None:
-        if slot.batch:  # the worker goes on to the next of its batch by itself
-            begin(slot, slot.batch.pop(0), slot.stage)
-            return
-        found = None if slot.early else next_job(slot)
+        found = next_job(slot)
         if found is None:
             slot.index, slot.stage = None, None
-            if slot.early:  # its symbolic stages are done: a worker with torch takes its place
+            if slot.early and not draining:  # no symbolic stage left: a worker with torch takes its place
                 retire(slot)
                 if pending():
                     replacement = start_worker()
                     slots.append(replacement)
                     assign(replacement)
             return
-        begin(slot, *found)
-        slot.conn.send([job(*found)])
-
-    def start_early() -> _Slot:
-        """The worker forked before torch: every problem's symbolic stage, in one batch (asked for nothing more, it
-        goes on while this process imports torch)."""
-        slot = start_worker(early=True)
-        slots.append(slot)
-        order = [fresh.pop(0) for _ in range(len(fresh))]
-        slot.conn.send([job(i, SYMBOLIC) for i in order])
-        begin(slot, order[0], SYMBOLIC)
-        slot.batch = order[1:]
-        return slot
+        index, stage = found
+        began.setdefault((index, stage), time.monotonic())
+        slot.index, slot.stage, slot.step, slot.stand_in, slot.since = index, stage, None, None, time.monotonic()
+        state.events.setdefault(index, [])
+        given = state.made.get(index, {}) if stage == TORCH else None
+        skip, failed = frozenset(state.skip.get(index, ())), frozenset(state.failed.get(index, ()))
+        slot.conn.send((index, stage, skip, failed, given))
 
     def retire(slot: _Slot) -> None:
         with contextlib.suppress(OSError):
@@ -285,6 +305,9 @@ def run_parallel(
         slots.remove(slot)
 
     def record(index: int, step: int, event: Event) -> None:
+        if event[0] == "defer":  # its symbolic stage reached for torch: the rest is run whole, with torch
+            state.whole.add(index)
+            return
         state.events[index].append((step, event))
         state.skip.setdefault(index, set()).add(step)
         if event[0] == "derive_failed":
@@ -305,10 +328,8 @@ def run_parallel(
         slot.process.join()
         slot.conn.close()
         slots.remove(slot)
-        # resumes after the steps already accounted for; a symbolic stage resumes as the whole problem, and the rest of
-        # a batch is done whole by the others
+        # resumes after the steps already accounted for; a symbolic stage resumes as the whole problem
         resume.insert(0, (index, TORCH if slot.stage == TORCH else None))
-        fresh.extend(slot.batch)
         replacement = start_worker()
         slots.append(replacement)
         assign(replacement)
@@ -325,23 +346,32 @@ def run_parallel(
         elif message[0] == "done":
             index, stage = message[1], slot.stage
             took[_name(problems[index].id, stage)] = time.monotonic() - began[(index, stage)]
-            if stage == SYMBOLIC:
+            if stage == SYMBOLIC and index in state.whole:
+                resume.append((index, None))
+            elif stage == SYMBOLIC:
                 ready.append(index)
             assign(slot)
 
+    draining = False
     # a step is silent for at most its time limit (twice with a comparison device: the check runs on both)
     hard = None if limit is None else limit * (2 if compare_on else 1) + GRACE
 
     try:
-        early = start_early()
-        drain = _Drain(early.conn)
+        warm_up(SHARED)
+        early = start_worker(early=True)
+        slots.append(early)
+        assign(early)
+        draining = True  # while the thread handles the first worker's messages, nothing forks
+        drain = _Drain(early, handle)
         try:
-            warm_up()
+            warm_up(WITH_TORCH)
         finally:
-            early_messages = drain.stop()
-        for data in early_messages:
-            if early in slots:
-                handle(early, pickle.loads(data))
+            left = drain.stop()
+            draining = False
+        for message in left:
+            handle(early, message)
+        if early in slots and early.index is None:  # it ran out of work during the import
+            retire(early)
         for _ in range(max(0, min(jobs, len(problems)) - len(slots))):
             slots.append(start_worker())
         while True:

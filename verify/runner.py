@@ -228,11 +228,36 @@ def not_run(
     )
 
 
-# The stages a problem's steps can be run in, by separate processes (:mod:`verify.parallel`): SYMBOLIC, its
-# derivations, the checks that are not torch's and every check of a part whose derivation failed (which need nothing
-# but torch-free work); TORCH, given those derivations, the torch checks and the tasks.
+# The stages a problem's steps can be run in, by separate processes (:mod:`verify.parallel`): SYMBOLIC, in a process
+# without torch, its derivations, the checks that are not torch's, every check of a part whose derivation failed and the
+# tasks, each but those that reach for torch (:class:`NeedsTorch`); TORCH, given those derivations, every step left.
 SYMBOLIC = "symbolic"
 TORCH = "torch"
+
+
+class NeedsTorch(BaseException):
+    """Raised in a process that runs without torch (:func:`without`) where a step imports it: the step is left to a
+    process with torch. A BaseException, so that no handler of a check's or grader's own failures takes it."""
+
+
+class _Without:
+    """An import finder that refuses the named top-level packages with :class:`NeedsTorch`."""
+
+    def __init__(self, names: Collection[str]) -> None:
+        self.names = frozenset(names)
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.partition(".")[0] in self.names:
+            raise NeedsTorch(f"{name} is not imported in this process")
+        return None
+
+
+def without(names: Collection[str] = ("torch",)) -> None:
+    """From now on this process imports none of ``names`` (if not imported already): a step that tries raises
+    :class:`NeedsTorch` (the symbolic stage's worker, which must not spend a second importing torch)."""
+    missing = [n for n in names if n not in sys.modules]
+    if missing:
+        sys.meta_path.insert(0, _Without(missing))
 
 
 def problem_events(
@@ -242,7 +267,7 @@ def problem_events(
     compare_on: str | None = None,
     skip: Collection[int] = (),
     failed: Collection[str] = (),
-    on_start: Callable[[int, Event], None] | None = None,
+    on_start: Callable[[int, Event | None], None] | None = None,
     tasks: Tasks | None = None,
     stage: str | None = None,
     given: Mapping[str, Derivation] | None = None,
@@ -252,13 +277,17 @@ def problem_events(
     ``compare_on``: a second device on which every check that follows --device runs again, for the parity table.
     ``skip``: steps already accounted for (a worker picking up after one that died); their events are not yielded.
     ``failed``: parts whose derivation is known to have failed. ``on_start(step, fallback)`` is told of each step before
-    it runs, with the event that stands for it should the process die under it (its evidence left empty).
+    it runs, with the event that stands for it should the process die under it (its evidence left empty), and again
+    with None if the step is left to another stage.
     ``tasks``: the work to do after the checks with the derivations made (:class:`Task`), each a step.
     ``stage``: only the steps of :data:`SYMBOLIC` or of :data:`TORCH` (None: all); the torch stage takes the
-    derivations ``given`` by part key (a part not there failed) instead of deriving; the step numbers are the same.
+    derivations ``given`` by part key (a part not there failed) instead of deriving, and runs every step not in
+    ``skip``. The step numbers are the same in every stage. A derivation that reaches for torch in the symbolic stage
+    ends it with the event ("defer",): the problem is to be run whole by a process with torch.
     """
     step = -1
     made: dict[str, Derivation] = {}
+    symbolic = stage == SYMBOLIC
     for part in problem.parts:
         key = part.key
         step += 1
@@ -272,6 +301,9 @@ def problem_events(
             try:
                 seed_everything(ctx.seed, with_torch=False)
                 derivation = derive(part, limit)
+            except NeedsTorch:
+                yield step, ("defer",)
+                return
             except (Exception, CheckTimeout) as exc:
                 cause = one_line(exc)
             if step not in skip:
@@ -283,8 +315,7 @@ def problem_events(
         for convention, claim in claims:
             for check in part.checks:
                 step += 1
-                torch_step = derivation is not None and check.method is Method.TORCH
-                if step in skip or (stage is not None and (stage == TORCH) != torch_step):
+                if step in skip or (symbolic and derivation is not None and check.method is Method.TORCH):
                     continue
                 if derivation is None:
                     yield step, ("result", not_run(problem.id, key, check, error, convention), None)
@@ -293,21 +324,32 @@ def problem_events(
                     on_start(
                         step, ("result", not_run(problem.id, key, check, "", convention, "the check crashed"), None)
                     )
-                result = replace(
-                    run_check(check, claim, ctx, limit), problem=problem.id, part=key, convention=convention
-                )
-                other = None
-                if compare_on is not None and check.uses_device:
-                    again = run_check(check, claim, replace(ctx, device=compare_on), limit)
-                    other = replace(again, problem=problem.id, part=key, convention=convention)
+                try:
+                    result = replace(
+                        run_check(check, claim, ctx, limit), problem=problem.id, part=key, convention=convention
+                    )
+                    other = None
+                    if compare_on is not None and check.uses_device:
+                        again = run_check(check, claim, replace(ctx, device=compare_on), limit)
+                        other = replace(again, problem=problem.id, part=key, convention=convention)
+                except NeedsTorch:
+                    if on_start:
+                        on_start(step, None)  # nothing stands for it: it is not over, only moved
+                    continue  # left to the torch stage
                 yield step, ("result", result, other)
-    for task in tasks(problem, made) if tasks is not None and stage != SYMBOLIC else ():
+    for task in tasks(problem, made) if tasks is not None else ():
         step += 1
         if step in skip:
             continue
         if on_start:
             on_start(step, ("task", task.key, task.stand_in))
-        yield step, ("task", task.key, run_task(task))
+        try:
+            value = run_task(task)
+        except NeedsTorch:
+            if on_start:
+                on_start(step, None)
+            continue  # left to the torch stage
+        yield step, ("task", task.key, value)
 
 
 def run_task(task: Task) -> Any:
