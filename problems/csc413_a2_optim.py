@@ -401,6 +401,7 @@ def _derive_grad_w0(ex: RmsExample) -> Derivation:
     )
 
 
+@functools.cache
 def _derive_w1(ex: RmsExample) -> Derivation:
     import sympy
 

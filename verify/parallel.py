@@ -11,6 +11,7 @@ and the problem goes on from the next step.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -130,6 +131,8 @@ def _worker(
     early: bool,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    # sympy makes and drops many small objects: collect cycles less often (what was imported is frozen, never scanned)
+    gc.set_threshold(10_000, 20, 20)
     if early:
         without(EARLY_WITHOUT)
     while True:
@@ -358,6 +361,7 @@ def run_parallel(
 
     try:
         warm_up(SHARED)
+        gc.freeze()  # what is imported stays: the workers' collections need not scan it
         early = start_worker(early=True)
         slots.append(early)
         assign(early)
@@ -368,6 +372,7 @@ def run_parallel(
         finally:
             left = drain.stop()
             draining = False
+        gc.freeze()
         for message in left:
             handle(early, message)
         if early in slots and early.index is None:  # it ran out of work during the import
