@@ -138,6 +138,7 @@ NUMBER: /\d+(\.\d+)?/
 """
 
 _PARSER: Any = None
+_PLAIN_NUMBER = re.compile(r"\s*-?\s*(\d+(?:\.\d+)?)\s*")
 
 
 def _parser() -> Any:
@@ -807,6 +808,12 @@ def read(text: str, table: SymbolTable, *, commas: bool = False) -> Reading:
     clean = _bare_tuple(preprocess(text, commas=commas))
     if not clean:
         raise AnswerError("the answer is empty")
+    plain = _PLAIN_NUMBER.fullmatch(clean)
+    if plain and len(plain[1]) - ("." in plain[1]) <= MAX_DIGITS:  # what the grammar reads it as, without the parser
+        import sympy
+
+        value = sympy.Rational(plain[1]) if "." in plain[1] else sympy.Integer(plain[1])
+        return Reading(-value if "-" in plain[0] else value, None)
     try:
         tree = _parser().parse(clean)
     except UnexpectedInput as exc:
