@@ -408,7 +408,8 @@ def _derive_w1(ex: RmsExample) -> Derivation:
     s = _sym()
     _, grad = _rms_grad(ex)
     v0 = [(1 - s["beta"]) * g**2 for g in grad]
-    w1 = [sympy.simplify(-s["eta"] * g / (sympy.sqrt(v) + s["epsilon"])) for g, v in zip(grad, v0, strict=True)]
+    root = [sympy.Abs(g) * sympy.sqrt(1 - s["beta"]) for g in grad]  # √v₀ = |g₀|·√(1 − β), as 0 < β < 1
+    w1 = [-s["eta"] * g / (r + s["epsilon"]) for g, r in zip(grad, root, strict=True)]
     return Derivation(
         w1,
         (

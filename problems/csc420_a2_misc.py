@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
@@ -157,6 +158,7 @@ def _sig(v: Any) -> Any:
     return 1 / (1 + sympy.exp(-v))
 
 
+@functools.cache
 def _derive_dsigma() -> Derivation:
     import sympy
 

@@ -94,3 +94,50 @@ def test_checks_run_seeded_in_float64():
     first = torch.rand(1, dtype=torch.float64).item()
     torch.set_default_dtype(torch.float32)
     assert run_check(Check("p", Method.TORCH, probe), first, Context()).status is Status.PASS
+
+
+def _key(event):
+    """An event without its timing: what must be the same however the steps are split."""
+    if event[0] == "result":
+        r = event[1]
+        return ("result", r.problem, r.part, r.check, r.convention, r.status, r.evidence)
+    if event[0] == "derived":
+        return ("derived", event[1], event[2].answer)
+    return event  # a failed derivation's cause, a task's value
+
+
+def test_the_symbolic_and_torch_stages_together_are_the_whole_problem(bank):
+    """Every step once, with the same number and the same finding, whether a problem runs whole or as its symbolic
+    stage and then its torch stage given the symbolic stage's derivations; a part whose derivation fails is the
+    symbolic stage's, all of it."""
+    from verify.report.writeups import Grading
+    from verify.runner import SYMBOLIC, TORCH, problem_events
+
+    def broken():
+        raise ValueError("no")
+
+    failing = Problem(
+        "t/broken",
+        "t",
+        "t",
+        "t",
+        ("t",),
+        (
+            Part("a", Kind.INT, broken, (Check("sym", Method.SYMBOLIC, lambda c, x: None),)),
+            Part(
+                "b", Kind.INT, lambda: Derivation(4), (Check("t", Method.TORCH, lambda c, x: checks.exact(c, 4, "t")),)
+            ),
+        ),
+    )
+    grading = Grading()
+    for problem in [*bank.select(["cpen455-hw2/1.3", "csc413-a2/2.2.1", "csc420-a2/q4", "vu-dl-a3/p1.4"]), failing]:
+        whole = {step: _key(e) for step, e in problem_events(problem, Context(), tasks=grading.tasks)}
+        symbolic = list(problem_events(problem, Context(), tasks=grading.tasks, stage=SYMBOLIC))
+        given = {e[1]: e[2] for _, e in symbolic if e[0] == "derived"}
+        done = {step for step, _ in symbolic}
+        torch = list(problem_events(problem, Context(), skip=done, tasks=grading.tasks, stage=TORCH, given=given))
+        split = {step: _key(e) for step, e in [*symbolic, *torch]}
+        assert len(split) == len(symbolic) + len(torch)  # no step twice
+        assert split == whole, problem.id
+        methods = {e[1].method for _, e in torch if e[0] == "result"}
+        assert methods <= {Method.TORCH}, problem.id  # the torch stage ran nothing the symbolic one could

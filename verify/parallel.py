@@ -1,11 +1,14 @@
 """The bank's problems in worker processes: results merged in bank order, so the report is the serial run's.
 
-Workers are forked once torch, sympy and numpy are imported (each is imported once, not once per worker; torch runs no
-operation before the fork, so no thread pool is inherited). Each worker takes a problem at a time and sends back what
-every step found (:func:`verify.runner.problem_events`); figures are drawn in the worker into the report's folder, since
-their drawing functions cannot travel between processes. A check that kills its worker, or hangs past its time limit
-where the limit's signal cannot reach it (in C code), becomes an error result for that check: the worker is replaced
-and the problem goes on from the next step.
+A problem's steps (:func:`verify.runner.problem_events`) are run in two stages. The first worker is forked once numpy
+and sympy are imported, before torch, and runs the symbolic stage of problem after problem (derivations, sympy checks,
+the tasks such as grading the source write-ups) while this process imports torch; it is kept from importing torch, and
+a step that reaches for it is left to the torch stage. The workers forked after torch is imported (so each does not
+import it again; torch runs no operation before the fork, so no thread pool is inherited) run the torch stages with
+the derivations the first one sent, or whole problems not yet begun. Each worker sends back what every step found;
+figures are drawn in the worker into the report's folder, since their drawing functions cannot travel between
+processes. A check that kills its worker, or hangs past its time limit where the limit's signal cannot reach it (in C
+code), becomes an error result for that check: the worker is replaced and the problem goes on from the next step.
 """
 
 from __future__ import annotations
