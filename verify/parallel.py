@@ -223,13 +223,14 @@ def run_parallel(
 ) -> RunOutput:
     """Run ``problems`` in ``jobs`` forked workers; the output is what :func:`verify.runner.run` gives, in its order.
 
-    The first worker is forked before torch is imported here and runs the symbolic stage of the problems (derivations
-    and sympy checks, :data:`verify.runner.SYMBOLIC`) while this process imports torch; the others, forked after, run
-    each problem's torch stage with those derivations, or a whole problem no stage of which has begun. When no
-    symbolic stage is left, the first worker is replaced by one forked with torch.
+    The first worker is forked before torch is imported here and runs the symbolic stage of the problems (derivations,
+    sympy checks and tasks, :data:`verify.runner.SYMBOLIC`) while this process imports torch; the others, forked after,
+    run each problem's torch stage with those derivations (its torch checks, and any step the symbolic stage left
+    because it reached for torch), or a whole problem no stage of which has begun. When no symbolic stage is left, the
+    first worker is replaced by one forked with torch.
 
     ``figures``: the folder the report's figures go to (drawn by the workers); None when no report is written.
-    ``tasks``: what to do after each problem's checks with its derivations, done in its torch stage.
+    ``tasks``: what to do after each problem's checks with its derivations (:class:`verify.runner.Task`).
     """
     ctx = ctx or Context()
     if not can_fork():  # pragma: no cover - every POSIX system forks
