@@ -8,6 +8,7 @@ be compared exactly with sympy's own derivative and numerically with torch's aut
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,13 @@ def _size(spec: Any, sub: dict[Any, int]) -> int:
     """A matrix dimension given as an int or as 'n' / 'd' (or an expression in them), at concrete sizes."""
     if isinstance(spec, int):
         return spec
-    return int(sympy.sympify(spec, locals={"n": n, "d": d}).xreplace(sub))
+    return int(_size_expr(spec).xreplace(sub))
+
+
+@functools.cache
+def _size_expr(spec: str) -> Any:
+    """A size written in the bank's own problem code ('n', 'd', 'n + 1'), read once per process."""
+    return sympy.sympify(spec, locals={"n": n, "d": d})
 
 
 def instances(

@@ -169,6 +169,7 @@ class _Slot:
     early: bool = False  # forked before torch was imported, and kept from importing it: it takes symbolic stages only
     index: int | None = None  # the problem it runs
     stage: str | None = None  # which of its steps (None: all)
+    origin: str = ""  # the file of the problem it last ran
     step: int | None = None  # the step it runs, with the event that stands for it if the worker dies under it
     stand_in: Event | None = None
     since: float = 0.0  # when it last reported
@@ -277,8 +278,8 @@ def run_parallel(
             return resume.pop(0)
         if fresh:  # a whole problem, from the end (the least torch work), while the first worker takes the front
             return fresh.pop(), None
-        if ready:
-            ready.sort(key=lambda i: -cost(i, TORCH))
+        if ready:  # the longest, of the file it last worked on if any (what that file's functions remember is here)
+            ready.sort(key=lambda i: (problems[i].origin != slot.origin, -cost(i, TORCH)))
             return ready.pop(0), TORCH
         return None
 
@@ -294,6 +295,7 @@ def run_parallel(
                     assign(replacement)
             return
         index, stage = found
+        slot.origin = problems[index].origin
         began.setdefault((index, stage), time.monotonic())
         slot.index, slot.stage, slot.step, slot.stand_in, slot.since = index, stage, None, None, time.monotonic()
         state.events.setdefault(index, [])
