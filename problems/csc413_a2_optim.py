@@ -593,8 +593,12 @@ def _check_min_norm_symbolic(ex: RmsExample, claim: Any, ctx: Context) -> Outcom
     import sympy
 
     w1 = _derive_w1(ex).answer
-    det = sympy.simplify(sympy.Matrix([[ex.x1[0], ex.x1[1]], [w1[0], w1[1]]]).det())
-    leaves = sympy.simplify(det) != 0
+    # the determinant as one cancelled fraction (exact: 0 only if it is 0), its denominator's sign made positive
+    top, bottom = sympy.fraction(sympy.cancel(sympy.Matrix([[ex.x1[0], ex.x1[1]], [w1[0], w1[1]]]).det()))
+    if bottom.could_extract_minus_sign():
+        top, bottom = -top, -bottom
+    det = top / bottom
+    leaves = top != 0
     return checks.exact(
         bool(claim),
         not leaves,
