@@ -268,8 +268,8 @@ def run_parallel(
         child.close()
         return _Slot(proc, parent, early)
 
-    def pending() -> bool:
-        return bool(fresh or ready or resume or any(s.index is not None for s in slots))
+    def work() -> bool:  # a job that no worker holds
+        return bool(fresh or ready or resume)
 
     def next_job(slot: _Slot) -> tuple[int, str | None] | None:
         if slot.early:
@@ -287,12 +287,8 @@ def run_parallel(
         found = next_job(slot)
         if found is None:
             slot.index, slot.stage = None, None
-            if slot.early and not draining:  # no symbolic stage left: a worker with torch takes its place
+            if slot.early and not draining:  # no symbolic stage left: a worker with torch takes its place (below)
                 retire(slot)
-                if pending():
-                    replacement = start_worker()
-                    slots.append(replacement)
-                    assign(replacement)
             return
         index, stage = found
         slot.origin = problems[index].origin
@@ -337,11 +333,8 @@ def run_parallel(
         slot.process.join()
         slot.conn.close()
         slots.remove(slot)
-        # resumes after the steps already accounted for; a symbolic stage resumes as the whole problem
+        # resumes after the steps already accounted for, in a new worker (below); a symbolic stage as the whole problem
         resume.insert(0, (index, TORCH if slot.stage == TORCH else None))
-        replacement = start_worker()
-        slots.append(replacement)
-        assign(replacement)
 
     def handle(slot: _Slot, message: tuple[Any, ...]) -> None:
         slot.since = time.monotonic()
@@ -383,18 +376,18 @@ def run_parallel(
             handle(early, message)
         if early in slots and early.index is None:  # it ran out of work during the import
             retire(early)
-        for _ in range(max(0, min(jobs, len(problems)) - len(slots))):
-            slots.append(start_worker())
+        workers = max(1, min(jobs, len(problems)))
         while True:
             for slot in [s for s in slots if s.index is None and not s.early]:
-                if ready or resume or fresh:  # an idle worker takes what has become ready
+                if work():  # an idle worker takes what has become ready
                     assign(slot)
-            if not any(s.index is not None for s in slots):
-                if not (ready or resume or fresh):
-                    break
-                slots.append(start_worker())  # work left but no worker (the early one retired, none replaced it)
-                continue
+            while work() and len(slots) < workers:  # at the start, and in place of one retired or lost
+                slot = start_worker()
+                slots.append(slot)
+                assign(slot)
             busy = [s for s in slots if s.index is not None]
+            if not busy:
+                break
             now = time.monotonic()
             timeout = None if hard is None else max(0.05, min(s.since + hard - now for s in busy))
             ready_conns = wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout)
