@@ -375,9 +375,6 @@ def _check_43_symbolic(what: str, side: int, convention: str = BN_CONVENTIONS[0]
     return check
 
 
-_MEASURED: dict[tuple[int, ...], tuple[int, int, int]] = {}
-
-
 @functools.cache
 def _meta_net(NIC: int, NF: int, NC: int, k: int) -> Any:
     """PoolUpsampleNet on the meta device (parameters without data: what is counted is their number), built once per
@@ -385,29 +382,27 @@ def _meta_net(NIC: int, NF: int, NC: int, k: int) -> Any:
     return pool_upsample_net(NIC, NF, NC, k)
 
 
-def _measure_43(c: dict[str, int], side: int) -> tuple[int, int, int]:
+@functools.cache
+def _measure_43(NIC: int, NF: int, NC: int, k: int, side: int) -> tuple[int, int, int]:
     """(connections, outputs, BatchNorm outputs) of a real PoolUpsampleNet on a side×side input, from one forward pass
     on a zero CPU input in eval mode (a fraction of the time a meta pass takes: batch norm has no fast meta kernel): torch's
     flop counter / 2, and forward hooks on the leaf layers (BatchNorm left out). The outputs and connections checks
     build the same network on the same input, so each configuration is measured once per process."""
-    key = (c["NIC"], c["NF"], c["NC"], c["k"], side)
-    if key not in _MEASURED:
-        import torch
-        import torch.nn as nn
-        from torch.utils.flop_counter import FlopCounterMode
+    import torch
+    import torch.nn as nn
+    from torch.utils.flop_counter import FlopCounterMode
 
-        # float32: what is counted (operations, output sizes) does not depend on the dtype, and its kernels are fast
-        model = pool_upsample_net(c["NIC"], c["NF"], c["NC"], c["k"], device="cpu").float().eval()
-        seen: list[int] = []
-        bn_seen: list[int] = []
-        for m in (m for m in model.modules() if not list(m.children())):
-            m.register_forward_hook(
-                lambda mod, i, o: (bn_seen if isinstance(mod, nn.BatchNorm2d) else seen).append(o.numel())
-            )
-        with torch.no_grad(), FlopCounterMode(display=False) as fc:
-            model(torch.zeros(1, c["NIC"], side, side, dtype=torch.float32))
-        _MEASURED[key] = (fc.get_total_flops() // 2, sum(seen), sum(bn_seen))
-    return _MEASURED[key]
+    # float32: what is counted (operations, output sizes) does not depend on the dtype, and its kernels are fast
+    model = pool_upsample_net(NIC, NF, NC, k, device="cpu").float().eval()
+    seen: list[int] = []
+    bn_seen: list[int] = []
+    for m in (m for m in model.modules() if not list(m.children())):
+        m.register_forward_hook(
+            lambda mod, i, o: (bn_seen if isinstance(mod, nn.BatchNorm2d) else seen).append(o.numel())
+        )
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(torch.zeros(1, NIC, side, side, dtype=torch.float32))
+    return fc.get_total_flops() // 2, sum(seen), sum(bn_seen)
 
 
 def _check_43_torch(what: str, side: int, convention: str = BN_CONVENTIONS[0]) -> Any:
@@ -421,7 +416,7 @@ def _check_43_torch(what: str, side: int, convention: str = BN_CONVENTIONS[0]) -
                 model = _meta_net(c["NIC"], c["NF"], c["NC"], c["k"])
                 kinds = (nn.Conv2d, nn.BatchNorm2d) if with_bn else (nn.Conv2d,)
                 return sum(p.numel() for m in model.modules() if isinstance(m, kinds) for p in m.parameters())
-            connections, outputs, bn_outputs = _measure_43(c, side)
+            connections, outputs, bn_outputs = _measure_43(c["NIC"], c["NF"], c["NC"], c["k"], side)
             extra = bn_outputs if with_bn else 0  # a normalized output reads one input: one connection each
             return (connections if what == "connections" else outputs) + extra
 
