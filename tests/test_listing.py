@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from verify.cli import _plain_list_args, main
+from verify.cli import _plain_args, main
 from verify.index import entry, listing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,22 +69,71 @@ def test_a_cache_hit_imports_no_problem_file_and_a_broken_cache_is_rebuilt(tmp_p
 @pytest.mark.parametrize(
     ("argv", "read"),
     [
-        (["list"], {"topic": None, "bank": [], "as_json": False}),
-        (["list", "--json", "--topic", "xor"], {"topic": "xor", "bank": [], "as_json": True}),
+        (["list"], {"topic": None, "bank": None, "as_json": False}),
+        (["list", "--json", "--topic", "xor"], {"topic": "xor", "bank": None, "as_json": True}),
         (
             ["list", "--topic=xor", "--bank", "a", "--bank=b"],
             {"topic": "xor", "bank": [Path("a"), Path("b")], "as_json": False},
         ),
         (["list", "--help"], None),
         (["list", "--topic"], None),
+        (["list", "--topic", "--json"], None),
         (["list", "--jsn"], None),
+        (["list", "--json=1"], None),
         (["list", "extra"], None),
-        (["all"], None),
+        (["all", "--jobs", "0"], None),
+        (["all", "--jobs", "2x"], None),
+        (["all", "--time-limit", "nan"], None),
+        (["all", "--device", "tpu"], None),
+        (["run"], None),
+        (["nosuch"], None),
         ([], None),
     ],
 )
 def test_the_plain_option_reader_takes_only_what_it_knows(argv, read):
-    assert _plain_list_args(argv) == read
+    found = _plain_args(argv)
+    assert (found and found[1]) == read
+
+
+PLAIN_ARGV = [
+    ["list"],
+    ["list", "--json", "--topic", "xor", "--bank", "a", "--bank=b"],
+    ["all"],
+    ["all", "--jobs", "1", "--report", "x/R.md", "--time-limit=0.5", "--device", "both", "--json"],
+    ["all", "--jobs=256", "--time-limit", "1e2", "--bank", "a"],
+    ["run", "cpen455-hw2/1.1", "--jobs", "2", "csc413-a2/4.3", "--report", "r.md"],
+    ["show", "cpen455-hw2/1.1", "--json"],
+    ["check", "answers.toml", "--timeout", "0.5", "--jobs", "3", "--report", "r.md"],
+    ["grade", "folder", "--out", "g", "--jobs", "64"],
+    ["variant", "--list"],
+    ["variant", "cpen455-hw2/2.2", "--seed", "0", "--count", "500", "--out", "v"],
+    ["count", "resnet18", "--input", "1,3,32,32", "--input", "1,4", "--convention", "flops", "--no-bias", "--json"],
+]
+
+
+@pytest.mark.parametrize("argv", PLAIN_ARGV, ids=" ".join)
+def test_the_plain_reader_reads_as_typer_does(argv, monkeypatch):
+    """For every command: what the plain reader passes to the command is what typer passes."""
+    import functools
+
+    from verify.cli import app
+
+    found = _plain_args(argv)
+    assert found is not None, argv
+    command = next(c for c in app.registered_commands if c.name == argv[0])
+    seen: dict = {}
+
+    @functools.wraps(command.callback)
+    def record(**kwargs):
+        seen.update(kwargs)
+
+    monkeypatch.setattr(command, "callback", record)
+    app(argv, prog_name="verify", standalone_mode=False)
+
+    def same(v):  # an option not given: None or an empty sequence
+        return (list(v) or None) if isinstance(v, (list, tuple)) else v
+
+    assert {k: same(v) for k, v in found[1].items()} == {k: same(v) for k, v in seen.items()}
 
 
 def test_plain_and_typer_listing_agree(capsys):
@@ -103,6 +152,7 @@ def test_help_and_list_import_neither_torch_sympy_nor_pydantic(tmp_path):
     code = (
         "import sys; from verify.cli import main; "
         "assert main(['--help']) == 0; assert main(['list']) == 0; assert main(['list', '--topic', 'xor']) == 0; "
+        "from verify.cli import _plain_args; assert _plain_args(['all', '--jobs', '2', '--report', 'r.md']); "
         "heavy = [m for m in ('torch', 'sympy', 'matplotlib', 'pydantic') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

@@ -8,7 +8,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
+import types
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -132,27 +135,133 @@ def list_bank(topic: str | None, bank: list[Path] | None, as_json: bool) -> None
     _console().print(table)
 
 
-def _plain_list_args(argv: list[str]) -> dict[str, Any] | None:
-    """`verify list` with only --topic, --bank and --json, read here: typer's option types would import pydantic, which
-    costs more than listing the bank. Anything else (help, a misspelt option) returns None and goes to typer."""
-    if not argv or argv[0] != "list":
+def _plain_args(argv: list[str]) -> tuple[Callable[..., None], dict[str, Any]] | None:
+    """A command and its arguments read here, from the command's own declaration, when every value is plain: a flag, a
+    word, a path, a number within its bounds, one of a choice. typer reads option values through pydantic, whose import
+    and type adapters cost more than `verify list` takes, and a tenth of a second before `verify all` can begin. Any
+    thing else (help, an unknown or misspelt option, a value out of bounds, a type or feature not read here) returns
+    None and goes to typer, which reads it or says what is wrong."""
+    from typer.models import ArgumentInfo, OptionInfo
+    from typer.utils import get_params_from_function
+
+    command = next((c.callback for c in app.registered_commands if argv and c.name == argv[0]), None)
+    if command is None:
         return None
-    found: dict[str, Any] = {"topic": None, "bank": [], "as_json": False}
+    found: dict[str, Any] = {}
+    flags: dict[str, tuple[str, Any]] = {}  # an option's name → (parameter, the value it sets; None: the next word)
+    kinds: dict[str, Any] = {}
+    positional: list[str] = []
+    for name, meta in get_params_from_function(command).items():
+        info = meta.default
+        kind, listed = _plain_kind(meta.annotation)
+        if kind is None or not _plain_info(info):
+            return None
+        kinds[name] = (kind, listed, info)
+        found[name] = [] if listed else info.default
+        if isinstance(info, ArgumentInfo):
+            positional.append(name)
+        elif isinstance(info, OptionInfo):
+            decls = info.param_decls or (f"--{name.replace('_', '-')}",)
+            for decl in decls:
+                on, _, off = decl.partition("/")
+                flags[on.strip()] = (name, True if kind is bool else None)
+                if off:
+                    flags[off.strip()] = (name, False)
+        else:  # pragma: no cover - every parameter of a command is declared as an option or an argument
+            return None
     rest = argv[1:]
+    words: list[str] = []
     while rest:
         arg = rest.pop(0)
-        name, eq, value = arg.partition("=")
-        if arg == "--json":
-            found["as_json"] = True
-        elif name in ("--topic", "--bank") and (eq or rest):
-            value = value if eq else rest.pop(0)
-            if name == "--topic":
-                found["topic"] = value
-            else:
-                found["bank"].append(Path(value))
-        else:
+        if not arg.startswith("-"):
+            words.append(arg)
+            continue
+        flag, eq, text = arg.partition("=")
+        if flag not in flags:
             return None
-    return found
+        name, sets = flags[flag]
+        kind, listed, info = kinds[name]
+        if sets is not None:
+            if eq:
+                return None
+            found[name] = sets
+            continue
+        if not eq:
+            if not rest or rest[0].startswith("-"):
+                return None
+            text = rest.pop(0)
+        value = _plain_value(kind, text, info)
+        if value is None:
+            return None
+        if listed:
+            found[name].append(value)
+        else:
+            found[name] = value
+    for name in positional:
+        kind, listed, info = kinds[name]
+        taken, words = (words, []) if listed else (words[:1], words[1:])
+        values = [_plain_value(kind, w, info) for w in taken]
+        if any(v is None for v in values):
+            return None
+        if values:
+            found[name] = values if listed else values[0]
+    if words or any(v is Ellipsis or (v == [] and kinds[k][2].default is Ellipsis) for k, v in found.items()):
+        return None  # a word too many, or a required value missing: typer says which
+    for name, value in found.items():
+        if value == [] and kinds[name][2].default is not Ellipsis:
+            found[name] = kinds[name][2].default
+    return command, found
+
+
+_PLAIN_INFO = ("default", "param_decls", "help", "metavar", "min", "max", "show_default", "hidden", "rich_help_panel")
+
+
+def _plain_info(info: Any) -> bool:
+    """Whether a parameter's declaration asks only for what :func:`_plain_args` does (no callback, environment variable,
+    prompt, path test, custom parser, clamping, counting...)."""
+    blank = type(info)()
+    return all(k in _PLAIN_INFO or v == getattr(blank, k) for k, v in vars(info).items())
+
+
+def _plain_kind(annotation: Any) -> tuple[Any, bool]:
+    """(the type of one value, whether a list of them is given), or (None, False) for a type not read here."""
+    import typing
+    from enum import Enum
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    listed = typing.get_origin(annotation) is list
+    if listed:
+        annotation = typing.get_args(annotation)[0]
+    plain = annotation in (bool, str, int, float, Path) or (
+        isinstance(annotation, type) and issubclass(annotation, Enum)
+    )
+    if not plain or (listed and annotation is bool):
+        return None, False
+    return annotation, listed
+
+
+_INT = re.compile(r"[+-]?\d{1,18}")
+_FLOAT = re.compile(r"[+-]?(\d{1,18}(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?")
+
+
+def _plain_value(kind: Any, text: str, info: Any) -> Any:
+    """``text`` as a value of ``kind`` within the declaration's bounds, or None when it is not plainly one."""
+    if kind is bool or (text.startswith("-") and kind not in (int, float)):
+        return None
+    if kind is str:
+        return text
+    if kind is Path:
+        return Path(text) if text else None
+    if kind in (int, float):
+        if not (_INT if kind is int else _FLOAT).fullmatch(text):
+            return None
+        value = kind(text)
+        low, high = info.min, info.max
+        return None if (low is not None and value < low) or (high is not None and value > high) else value
+    values = {m.value: m for m in kind}
+    return values.get(text)
 
 
 @app.command("show")
@@ -665,9 +774,10 @@ def _receptive_fields(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: usage errors and VerifyError become one line on stderr and exit 2, never a traceback."""
     try:
-        plain = _plain_list_args(sys.argv[1:] if argv is None else argv)
+        plain = _plain_args(sys.argv[1:] if argv is None else argv)
         if plain is not None:
-            list_bank(**plain)
+            command, values = plain
+            command(**values)
             return 0
         code = app(args=argv, standalone_mode=False, prog_name="verify")
         if code == 130:  # typer turns a KeyboardInterrupt (Ctrl-C, also inside a model's forward) into 130
