@@ -356,6 +356,53 @@ def test_a_derivation_that_reaches_for_torch_has_its_problem_run_whole_by_a_work
     assert len(out.tasks) == 3 and not out.derivation_errors
 
 
+def test_what_reached_for_torch_is_left_to_a_worker_with_it_at_once_in_the_next_runs(heavy, tmp_path, monkeypatch):
+    """A check, a task or a derivation that reached for torch in the symbolic stage is not tried there again: later
+    runs (the same cache folder) leave it to a worker with torch at once, with the same results."""
+    monkeypatch.setenv("VERIFY_CACHE", str(tmp_path))
+    tries = tmp_path / "tries"
+
+    def tried(what):
+        with tries.open("a") as f:
+            f.write(f"{what}|{_where()}\n")
+
+    def check_reaching(claim, ctx):
+        tried("check t/1")
+        return _reaches(claim, ctx)
+
+    def derive_reaching():
+        tried("derivation t/2")
+        return _derive_reaching()
+
+    def tasks(problem, derived):
+        def run():
+            tried(f"task {problem.id}")
+            __import__("importlib").import_module(HEAVY)
+            return _task_value()
+
+        return [Task((problem.id, 0), run, _Value(0))]
+
+    problems = [
+        _problem("t/1", _pid_check, check_reaching),
+        _problem("t/2", _pid_check, derive=derive_reaching),
+        *(_problem(f"t/{i}", _pid_check) for i in range(3, 7)),
+    ]
+    runs, moved = [], set()
+    for _ in range(4):
+        tries.write_text("")
+        out = parallel.run_parallel(problems, jobs=2, tasks=tasks)
+        runs.append(([(r.problem, r.part, r.check, r.status) for r in out.results], sorted(out.tasks)))
+        lines = [line.split("|") for line in tries.read_text().splitlines()]
+        done = sorted(what for what, where in lines if where == "another")
+        assert done == sorted(["check t/1"] * 2 + ["derivation t/2"] * 2 + [f"task t/{i}" for i in range(1, 7)])
+        first = {what for what, where in lines if where == "the first worker"}
+        assert not first & moved, f"tried in the first worker again: {first & moved}"
+        moved |= first
+    assert moved, "nothing was tried in the first worker: the test shows nothing"
+    assert runs[0] == runs[1] == runs[2] == runs[3]
+    assert all(status is Status.PASS for *_, status in runs[0][0]) and len(runs[0][1]) == 6
+
+
 def test_without_refuses_only_what_is_not_imported_yet():
     import subprocess
     import sys

@@ -43,6 +43,11 @@ from verify.runner import (
 
 # How long past its time limit a step may go silent before its worker is stopped (the limit's own signal comes first).
 GRACE = 5.0
+# What a run with workers keeps for the next, beside the cached listing: each problem stage's seconds, and the steps
+# the symbolic stage had to leave to a worker with torch.
+DURATIONS = "durations.json"
+MOVED = "moved.json"
+WHOLE = "whole"
 
 
 def default_jobs() -> int:
@@ -142,7 +147,7 @@ def _worker(
         job = conn.recv()
         if job is None:
             return
-        index, stage, skip, failed, given = job
+        index, stage, skip, failed, given, leave = job
         stand_in: dict[int, Event | None] = {}
 
         def started(step: int, event: Event | None, index: int = index, stand_in: dict = stand_in) -> None:
@@ -151,7 +156,7 @@ def _worker(
 
         try:
             for step, event in problem_events(
-                problems[index], ctx, limit, compare_on, skip, failed, started, tasks, stage, given
+                problems[index], ctx, limit, compare_on, skip, failed, started, tasks, stage, given, leave
             ):
                 _send(conn, ("event", index, step, _portable(event, folder)), stand_in.pop(step, None) or event)
         except Exception as exc:  # a fault outside any check: the parent records it for the step and goes on
@@ -239,6 +244,13 @@ def run_parallel(
     mpctx = mp.get_context("fork")
     state = _State()
     took = _durations()
+    last = _moved()
+    # what the symbolic stage leaves to the torch stage, by problem: steps, or WHOLE (kept for the next run)
+    moved: dict[int, Any] = {}
+    symbolic: set[int] = set()  # the problems whose symbolic stage was run
+    for i, p in enumerate(problems):
+        if last.get(_shape(p)) == WHOLE:  # its derivation reached for torch: a worker with torch runs it whole
+            moved[i] = WHOLE
 
     def cost(index: int, stage: str | None) -> float:  # by the last run's times; new ones count as long
         return took.get(_name(problems[index].id, stage), float("inf"))
@@ -273,7 +285,11 @@ def run_parallel(
 
     def next_job(slot: _Slot) -> tuple[int, str | None] | None:
         if slot.early:
-            return (fresh.pop(0), SYMBOLIC) if fresh else None
+            found = next((i for i in fresh if moved.get(i) != WHOLE), None)
+            if found is not None:
+                fresh.remove(found)
+                return found, SYMBOLIC
+            return None
         if resume:
             return resume.pop(0)
         if fresh:  # a whole problem, from the end (the least torch work), while the first worker takes the front
@@ -297,7 +313,14 @@ def run_parallel(
         state.events.setdefault(index, [])
         given = state.made.get(index, {}) if stage == TORCH else None
         skip, failed = frozenset(state.skip.get(index, ())), frozenset(state.failed.get(index, ()))
-        slot.conn.send((index, stage, skip, failed, given))
+        leave: frozenset[int] = frozenset()
+        if stage == SYMBOLIC:
+            symbolic.add(index)  # what reached for torch in the last run is left to the torch stage at once
+            hint = last.get(_shape(problems[index]))
+            leave = frozenset(hint) if isinstance(hint, list) else frozenset()
+            if leave:
+                moved.setdefault(index, set()).update(leave)
+        slot.conn.send((index, stage, skip, failed, given, leave))
 
     def retire(slot: _Slot) -> None:
         with contextlib.suppress(OSError):
@@ -312,6 +335,7 @@ def run_parallel(
     def record(index: int, step: int, event: Event) -> None:
         if event[0] == "defer":  # its symbolic stage reached for torch: the rest is run whole, with torch
             state.whole.add(index)
+            moved[index] = WHOLE
             return
         state.events[index].append((step, event))
         state.skip.setdefault(index, set()).add(step)
@@ -340,6 +364,8 @@ def run_parallel(
         slot.since = time.monotonic()
         if message[0] == "start":
             slot.step, slot.stand_in = message[2], message[3]
+            if message[3] is None and moved.get(message[1]) != WHOLE:  # left to the torch stage
+                moved.setdefault(message[1], set()).add(message[2])
         elif message[0] == "event":
             slot.step, slot.stand_in = None, None
             record(message[1], message[2], message[3])
@@ -422,7 +448,8 @@ def run_parallel(
                 slot.process.kill()
                 slot.process.join()
             slot.conn.close()
-    _save_durations(took)
+    _keep(DURATIONS, took)
+    _keep(MOVED, _moved_next(problems, last, moved, symbolic))
     out = RunOutput()
     for index, problem in enumerate(problems):
         for _, event in sorted(state.events.get(index, ()), key=lambda e: e[0]):
@@ -435,23 +462,68 @@ def _name(problem_id: str, stage: str | None) -> str:
     return problem_id if stage is None else f"{problem_id} ({stage})"
 
 
-def _durations() -> dict[str, float]:
-    """Seconds each problem took in the last run with workers (kept beside the cached listing), for scheduling."""
+def _recall(name: str) -> Any:
+    """What the last run with workers kept under ``name`` beside the cached listing (JSON), or None."""
     from verify.index import cache_folder
 
     try:
-        found = json.loads((cache_folder() / "durations.json").read_text(encoding="utf-8"))
-        return {str(k): float(v) for k, v in found.items()}
-    except (OSError, ValueError, TypeError, AttributeError):
-        return {}
+        return json.loads((cache_folder() / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
-def _save_durations(took: dict[str, float]) -> None:
+def _keep(name: str, value: Any) -> None:
     from verify.index import cache_folder
     from verify.report.markdown import write_atomic
 
     with contextlib.suppress(OSError):
-        write_atomic(cache_folder() / "durations.json", json.dumps(took, sort_keys=True))
+        write_atomic(cache_folder() / name, json.dumps(value, sort_keys=True))
+
+
+def _durations() -> dict[str, float]:
+    """Seconds each problem took in the last run with workers, for scheduling."""
+    try:
+        return {str(k): float(v) for k, v in _recall(DURATIONS).items()}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _shape(problem: Problem) -> str:
+    """A problem's id and the digest of its parts and checks: what its step numbers depend on."""
+    import hashlib
+
+    parts = [(part.key, [check.name for check in part.checks], len(part.checks)) for part in problem.parts]
+    return f"{problem.id} {hashlib.sha256(repr(parts).encode()).hexdigest()[:12]}"
+
+
+def _moved() -> dict[str, Any]:
+    """The steps of each problem that the symbolic stage left to the torch stage in the last run (``"whole"``: its
+    derivation reached for torch), keyed by :func:`_shape`: the next run leaves them there at once."""
+    found = _recall(MOVED)
+    if not isinstance(found, dict):
+        return {}
+    return {
+        str(k): v
+        for k, v in found.items()
+        if v == WHOLE or (isinstance(v, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in v))
+    }
+
+
+def _moved_next(
+    problems: Sequence[Problem], last: dict[str, Any], moved: dict[int, Any], symbolic: set[int]
+) -> dict[str, Any]:
+    """What to keep of :func:`_moved` for the next run: this run's for the problems whose symbolic stage ran or that
+    were run whole for it; the last run's for the others (not run, or run whole by chance); nothing for a problem whose
+    parts or checks have changed."""
+    shapes = {_shape(p): i for i, p in enumerate(problems)}
+    ids = {p.id for p in problems}
+    kept = {k: v for k, v in last.items() if k in shapes or k.rpartition(" ")[0] not in ids}
+    for key, i in shapes.items():
+        if i in moved:
+            kept[key] = WHOLE if moved[i] == WHOLE else sorted(moved[i])
+        elif i in symbolic:
+            kept.pop(key, None)
+    return kept
 
 
 def _exit_text(code: int | None) -> str:

@@ -271,6 +271,7 @@ def problem_events(
     tasks: Tasks | None = None,
     stage: str | None = None,
     given: Mapping[str, Derivation] | None = None,
+    leave: Collection[int] = (),
 ) -> Iterator[tuple[int, Event]]:
     """Run one problem step by step and yield (step, what it found), in the bank's order.
 
@@ -283,7 +284,8 @@ def problem_events(
     ``stage``: only the steps of :data:`SYMBOLIC` or of :data:`TORCH` (None: all); the torch stage takes the
     derivations ``given`` by part key (a part not there failed) instead of deriving, and runs every step not in
     ``skip``. The step numbers are the same in every stage. A derivation that reaches for torch in the symbolic stage
-    ends it with the event ("defer",): the problem is to be run whole by a process with torch.
+    ends it with the event ("defer",): the problem is to be run whole by a process with torch. ``leave``: check and task
+    steps the symbolic stage leaves to the torch stage without trying them (they reached for torch in an earlier run).
     """
     step = -1
     made: dict[str, Derivation] = {}
@@ -315,7 +317,9 @@ def problem_events(
         for convention, claim in claims:
             for check in part.checks:
                 step += 1
-                if step in skip or (symbolic and derivation is not None and check.method is Method.TORCH):
+                if step in skip or (
+                    symbolic and derivation is not None and (check.method is Method.TORCH or step in leave)
+                ):
                     continue
                 if derivation is None:
                     yield step, ("result", not_run(problem.id, key, check, error, convention), None)
@@ -339,7 +343,7 @@ def problem_events(
                 yield step, ("result", result, other)
     for task in tasks(problem, made) if tasks is not None else ():
         step += 1
-        if step in skip:
+        if step in skip or (symbolic and step in leave):
             continue
         if on_start:
             on_start(step, ("task", task.key, task.stand_in))
