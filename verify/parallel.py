@@ -48,6 +48,8 @@ GRACE = 5.0
 DURATIONS = "durations.json"
 MOVED = "moved.json"
 WHOLE = "whole"
+# Symbolic stages the first worker is sent beyond the one it runs.
+AHEAD = 3
 
 
 def default_jobs() -> int:
@@ -178,6 +180,7 @@ class _Slot:
     step: int | None = None  # the step it runs, with the event that stands for it if the worker dies under it
     stand_in: Event | None = None
     since: float = 0.0  # when it last reported
+    ahead: list[int] = field(default_factory=list)  # symbolic stages sent to the first worker, not begun yet
 
 
 @dataclass
@@ -300,16 +303,32 @@ def run_parallel(
         return None
 
     def assign(slot: _Slot) -> None:
-        found = next_job(slot)
-        if found is None:
-            slot.index, slot.stage = None, None
-            if slot.early and not draining:  # no symbolic stage left: a worker with torch takes its place (below)
-                retire(slot)
-            return
-        index, stage = found
+        if slot.ahead:  # the first worker goes on with the next one it was sent
+            begin(slot, slot.ahead.pop(0), SYMBOLIC)
+        else:
+            found = next_job(slot)
+            if found is None:
+                slot.index, slot.stage = None, None
+                if slot.early and not draining:  # no symbolic stage left: a worker with torch takes its place (below)
+                    retire(slot)
+                return
+            begin(slot, *found)
+            send(slot, *found)
+        # The first worker is sent its next ones ahead: it must not wait for this process, whose thread that handles
+        # its messages cannot run while the import of torch holds the interpreter (loading its libraries).
+        while slot.early and len(slot.ahead) < AHEAD:
+            found = next_job(slot)
+            if found is None:
+                break
+            send(slot, *found)
+            slot.ahead.append(found[0])
+
+    def begin(slot: _Slot, index: int, stage: str | None) -> None:
         slot.origin = problems[index].origin
         began.setdefault((index, stage), time.monotonic())
         slot.index, slot.stage, slot.step, slot.stand_in, slot.since = index, stage, None, None, time.monotonic()
+
+    def send(slot: _Slot, index: int, stage: str | None) -> None:
         state.events.setdefault(index, [])
         given = state.made.get(index, {}) if stage == TORCH else None
         skip, failed = frozenset(state.skip.get(index, ())), frozenset(state.failed.get(index, ()))
@@ -359,6 +378,7 @@ def run_parallel(
         slots.remove(slot)
         # resumes after the steps already accounted for, in a new worker (below); a symbolic stage as the whole problem
         resume.insert(0, (index, TORCH if slot.stage == TORCH else None))
+        fresh[:0] = slot.ahead  # sent ahead, not begun
 
     def handle(slot: _Slot, message: tuple[Any, ...]) -> None:
         slot.since = time.monotonic()
