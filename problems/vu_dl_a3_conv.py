@@ -257,16 +257,23 @@ def _unfold_torch(claim: Any, ctx: Context) -> Outcome:
         wt = torch.randn(o, c, k, k, generator=g, dtype=torch.float64, requires_grad=True)
         err = float((conv2d_unfold(x, wt, s, p) - F.conv2d(x, wt, stride=s, padding=p)).detach().abs().max())
         worst = max(worst, err)
+        # fast mode: the backward's vector-Jacobian product against finite differences along random directions
+        # (a backward that differs from the true Jacobian anywhere fails with probability 1), not column by column
         if err > 1e-12 or not torch.autograd.gradcheck(
-            lambda a, bb, s=s, p=p: conv2d_unfold(a, bb, s, p), (x, wt), eps=1e-6, atol=1e-8
+            lambda a, bb, s=s, p=p: conv2d_unfold(a, bb, s, p),
+            (x, wt),
+            eps=1e-6,
+            atol=1e-8,
+            fast_mode=True,
+            raise_exception=False,
         ):
             return Outcome(False, "Conv2dUnfold vs F.conv2d and gradcheck", f"config {(b, c, o, h, w, k, s, p)} fails")
         n += 1
     return Outcome(
         True,
         "Conv2dUnfold (autograd.Function, hand-written backward) vs F.conv2d and gradcheck",
-        f"{n} configurations (batch, channels, sizes, kernel, stride, padding): forward within {worst:.1e}, gradcheck passes "
-        "(the test suite sweeps 200 more)",
+        f"{n} configurations (batch, channels, sizes, kernel, stride, padding): forward within {worst:.1e}, gradcheck "
+        "(fast mode, random directions) passes (the test suite sweeps 200 more)",
         max_error=worst,
         tolerance=1e-12,
     )
