@@ -141,3 +141,23 @@ def test_the_symbolic_and_torch_stages_together_are_the_whole_problem(bank):
         assert split == whole, problem.id
         methods = {e[1].method for _, e in torch if e[0] == "result"}
         assert methods <= {Method.TORCH}, problem.id  # the torch stage ran nothing the symbolic one could
+
+
+def test_a_derivation_comes_with_its_answer_in_latex_written_once():
+    import sympy
+
+    from verify.runner import derive
+
+    x = sympy.Symbol("x")
+    made = derive(Part("a", Kind.EXPR, lambda: Derivation(x**2 / 2), ()))
+    assert made.answer == x**2 / 2 and made.latex == r"\frac{x^{2}}{2}"
+    given = derive(Part("a", Kind.EXPR, lambda: Derivation(x, latex="y"), ()))
+    assert given.latex == "y"  # written by the problem: kept
+
+    class Unprintable:
+        def latex(self):
+            raise RuntimeError("no LaTeX")
+
+    odd = Unprintable()
+    kept = derive(Part("a", Kind.TEXT, lambda: Derivation(odd), ()))
+    assert kept.answer is odd and kept.latex == ""

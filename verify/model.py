@@ -71,7 +71,7 @@ class Derivation:
 
     answer: Any
     steps: tuple[Step, ...] = ()
-    latex: str = ""  # the answer in LaTeX; filled by the kinds module when empty
+    latex: str = ""  # the answer in LaTeX; written by the runner's derive when empty
     figures: tuple[Figure, ...] = ()
     # Where a question leaves a convention open: (convention, value) pairs also accepted besides ``answer`` (which is
     # under the convention the part's note names). The runner puts each through the part's checks as well.

@@ -215,8 +215,16 @@ def run_check(check: Check, claim: Any, ctx: Context, limit: float | None = DEFA
 
 
 def derive(part: Part, limit: float | None = DEFAULT_TIME_LIMIT) -> Derivation:
+    """The part's derivation, with its answer in LaTeX (written here, by the process that derived it, once for the
+    report, the grader and `verify show`)."""
     with time_limit(limit), torch_threads(1):
-        return part.derive()
+        derivation = part.derive()
+        if not derivation.latex:
+            from verify.symbolic import latex
+
+            with contextlib.suppress(Exception):  # an answer LaTeX cannot show is still an answer
+                derivation = replace(derivation, latex=latex(derivation.answer))
+        return derivation
 
 
 def not_run(
