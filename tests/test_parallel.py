@@ -403,6 +403,56 @@ def test_what_reached_for_torch_is_left_to_a_worker_with_it_at_once_in_the_next_
     assert all(status is Status.PASS for *_, status in runs[0][0]) and len(runs[0][1]) == 6
 
 
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    """However the parent ends (here SIGKILL, which runs no clean-up), a worker waiting for its next job ends at once
+    and one in the middle of a check ends after it: no process is left behind."""
+    import subprocess
+    import sys
+
+    script = f"""
+import os, time
+from verify import parallel
+from verify.model import Check, Derivation, Kind, Method, Outcome, Part, Problem
+
+def note(claim, ctx, name):
+    open(os.path.join({str(tmp_path)!r}, name + "-" + str(os.getpid())), "w").close()
+    if name == "slow":
+        time.sleep(4)
+    return Outcome(True, "noted", "noted")
+
+def problem(pid, name):
+    check = Check(name, Method.TORCH, lambda claim, ctx: note(claim, ctx, name))
+    return Problem(pid, "t", "t", "test", ("t",), (Part("a", Kind.INT, lambda: Derivation(4), (check,)),))
+
+parallel.run_parallel([problem("t/1", "slow"), problem("t/2", "quick")], jobs=2)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split(")")[-1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 60
+    while not (list(tmp_path.glob("slow-*")) and list(tmp_path.glob("quick-*"))) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = {p.name.split("-")[0]: int(p.name.split("-")[1]) for p in tmp_path.iterdir()}
+    assert set(workers) == {"slow", "quick"} and workers["slow"] != workers["quick"]
+    time.sleep(0.3)  # the quick one is back waiting for a job
+    parent.kill()
+    parent.wait()
+    quick_gone = time.monotonic() + 3
+    while alive(workers["quick"]) and time.monotonic() < quick_gone:
+        time.sleep(0.05)
+    assert not alive(workers["quick"]), "a worker waiting for a job outlived its parent"
+    slow_gone = time.monotonic() + 10
+    while alive(workers["slow"]) and time.monotonic() < slow_gone:
+        time.sleep(0.05)
+    assert not alive(workers["slow"]), "a worker outlived its parent after its check"
+
+
 def test_without_refuses_only_what_is_not_imported_yet():
     import subprocess
     import sys

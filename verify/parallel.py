@@ -132,6 +132,7 @@ def fallback_with(event: Event, why: str) -> Event:
 
 def _worker(
     conn: Connection,
+    spare: Sequence[Connection],
     problems: Sequence[Problem],
     ctx: Context,
     limit: float | None,
@@ -141,10 +142,27 @@ def _worker(
     early: bool,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    # The parent's ends of the pipes, inherited in the fork: closed, so that this worker reads the end of its pipe (and
+    # ends) as soon as the parent is gone, however it went, never waiting for a job forever.
+    for other in spare:
+        other.close()
     # sympy makes and drops many small objects: collect cycles less often (what was imported is frozen, never scanned)
     gc.set_threshold(10_000, 20, 20)
     if early:
         without(EARLY_WITHOUT)
+    with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError):  # the parent is gone: nobody to tell
+        _serve(conn, problems, ctx, limit, compare_on, folder, tasks)
+
+
+def _serve(
+    conn: Connection,
+    problems: Sequence[Problem],
+    ctx: Context,
+    limit: float | None,
+    compare_on: str | None,
+    folder: Path | None,
+    tasks: Tasks | None,
+) -> None:
     while True:
         job = conn.recv()
         if job is None:
@@ -276,8 +294,9 @@ def run_parallel(
 
     def start_worker(early: bool = False) -> _Slot:
         parent, child = mpctx.Pipe()
+        spare = (parent, *(s.conn for s in slots))
         proc = mpctx.Process(
-            target=_worker, args=(child, problems, ctx, limit, compare_on, figures, tasks, early), daemon=True
+            target=_worker, args=(child, spare, problems, ctx, limit, compare_on, figures, tasks, early), daemon=True
         )
         proc.start()
         child.close()
