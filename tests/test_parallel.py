@@ -28,7 +28,12 @@ def test_two_jobs_give_the_serial_report_byte_for_byte(bank, tmp_path):
     seen: list[Result] = []
     grading = Grading()  # the write-ups graded by the workers, each answer after its problem's checks
     out = parallel.run_parallel(
-        problems, jobs=2, on_result=seen.append, figures=tmp_path / "b" / "figures", tasks=grading.tasks
+        problems,
+        jobs=2,
+        on_result=seen.append,
+        figures=tmp_path / "b" / "figures",
+        tasks=grading.tasks,
+        prepare=grading.prepare,
     )
     assert {key[0] for key in out.tasks} == {"cpen455-hw2", "csc413-a2", "csc420-a2"}
     par = write_report(problems, out, tmp_path / "b" / "R.md", date="2000-01-01", writeups=grading.assemble(out.tasks))
@@ -451,6 +456,33 @@ parallel.run_parallel([problem("t/1", "slow"), problem("t/2", "quick")], jobs=2)
     while alive(workers["slow"]) and time.monotonic() < slow_gone:
         time.sleep(0.05)
     assert not alive(workers["slow"]), "a worker outlived its parent after its check"
+
+
+_PREPARED: list[int] = []
+
+
+def _seen_prepared(claim, ctx):
+    return checks.exact(claim, 4, f"prepared {len(_PREPARED)} times here")
+
+
+def test_what_is_prepared_is_made_once_for_the_workers_with_torch():
+    problems = [
+        Problem(
+            f"t/{i}",
+            "t",
+            "t",
+            "test",
+            ("t",),
+            (Part("a", Kind.INT, lambda: Derivation(4), (Check("_seen_prepared", Method.TORCH, _seen_prepared),)),),
+        )
+        for i in range(4)
+    ]
+    try:
+        out = parallel.run_parallel(problems, jobs=2, prepare=lambda: _PREPARED.append(os.getpid()))
+        assert _PREPARED == [os.getpid()]  # here, once
+    finally:
+        _PREPARED.clear()
+    assert {r.evidence.split(" gives")[0] for r in out.results} == {"prepared 1 times here"}
 
 
 def test_without_refuses_only_what_is_not_imported_yet():

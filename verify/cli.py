@@ -375,7 +375,8 @@ def _execute(
         tasks = grading.tasks if grading is not None else None
         if workers > 1:
             folder = figure_folder(report) if report is not None else None
-            out = run_parallel(problems, ctx, limit, workers, tick, compare_on, folder, tasks)
+            prepare = grading.prepare if grading is not None else None
+            out = run_parallel(problems, ctx, limit, workers, tick, compare_on, folder, tasks, prepare)
         else:
             out = run(problems, ctx, limit=limit, on_result=tick, compare_on=compare_on, tasks=tasks)
         return out, grading.assemble(out.tasks) if grading is not None else None

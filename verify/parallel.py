@@ -255,6 +255,7 @@ def run_parallel(
     compare_on: str | None = None,
     figures: Path | None = None,
     tasks: Tasks | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> RunOutput:
     """Run ``problems`` in ``jobs`` forked workers; the output is what :func:`verify.runner.run` gives, in its order.
 
@@ -266,6 +267,8 @@ def run_parallel(
 
     ``figures``: the folder the report's figures go to (drawn by the workers); None when no report is written.
     ``tasks``: what to do after each problem's checks with its derivations (:class:`verify.runner.Task`).
+    ``prepare``: what this process makes for the workers forked with torch, while the first worker begins (such as the
+    tasks' grammar), once instead of in each.
     """
     ctx = ctx or Context()
     if not can_fork():  # pragma: no cover - every POSIX system forks
@@ -441,6 +444,8 @@ def run_parallel(
         drain = _Drain(early, handle)
         try:
             warm_up(WITH_TORCH)
+            if prepare is not None:
+                prepare()
         finally:
             left = drain.stop()
             draining = False

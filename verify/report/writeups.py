@@ -49,13 +49,17 @@ class Grading:
     files are the bank's own (answers from outside go through the grading pool, which also caps memory)."""
 
     def __init__(self, where: Path | None = None, timeout: float | None = None) -> None:
-        from verify.answers import parse
         from verify.answers.grade import DEFAULT_TIMEOUT, read_answers
 
         self.found = [(w, read_answers(w.path)) for w in find(where)]
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+
+    def prepare(self) -> None:
+        """Build the answer grammar here, once, for the processes forked from this one (each would build it again)."""
+        from verify.answers import parse
+
         if self.found:
-            parse._parser()  # the answer grammar, built here once: processes forked after share it
+            parse._parser()
 
     def tasks(self, problem: Problem, derived: Mapping[str, Derivation]) -> list[Any]:
         """Grading each write-up answer to ``problem``; ``derived``: its derivations by part key."""
