@@ -458,11 +458,11 @@ parallel.run_parallel([problem("t/1", "slow"), problem("t/2", "quick")], jobs=2)
     assert not alive(workers["slow"]), "a worker outlived its parent after its check"
 
 
-_PREPARED: list[int] = []
+_prepared: list[int] = []
 
 
 def _seen_prepared(claim, ctx):
-    return checks.exact(claim, 4, f"prepared {len(_PREPARED)} times here")
+    return checks.exact(claim, 4, f"prepared {len(_prepared)} times here")
 
 
 def test_what_is_prepared_is_made_once_for_the_workers_with_torch():
@@ -478,10 +478,10 @@ def test_what_is_prepared_is_made_once_for_the_workers_with_torch():
         for i in range(4)
     ]
     try:
-        out = parallel.run_parallel(problems, jobs=2, prepare=lambda: _PREPARED.append(os.getpid()))
-        assert _PREPARED == [os.getpid()]  # here, once
+        out = parallel.run_parallel(problems, jobs=2, prepare=lambda: _prepared.append(os.getpid()))
+        assert _prepared == [os.getpid()]  # here, once
     finally:
-        _PREPARED.clear()
+        _prepared.clear()
     assert {r.evidence.split(" gives")[0] for r in out.results} == {"prepared 1 times here"}
 
 
