@@ -84,6 +84,8 @@ def test_a_cache_hit_imports_no_problem_file_and_a_broken_cache_is_rebuilt(tmp_p
         (["all", "--jobs", "0"], None),
         (["all", "--jobs", "2x"], None),
         (["all", "--time-limit", "nan"], None),
+        (["all", "--jobs", "\u0663"], None),  # a digit, but not one typer reads
+        (["all", "--time-limit", "\uff11.5"], None),
         (["all", "--device", "tpu"], None),
         (["run"], None),
         (["nosuch"], None),
@@ -160,3 +162,14 @@ def test_help_and_list_import_neither_torch_sympy_nor_pydantic(tmp_path):
     for _ in range(2):  # building the cached listing, then reading it
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
         assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["list", "--json"], ["variant", "--list"]])
+def test_a_reader_that_leaves_early_gets_no_error_line(argv):
+    """`verify list | head -1`: the output's reader is gone before it is written; no traceback, no error line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verify.cli", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() in (0, 1) and err == "", err

@@ -17,6 +17,14 @@ from verify.report.markdown import parity_table, render, write_report
 from verify.report.writeups import Grading
 from verify.runner import Task, run
 
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    """Each test its own cache folder: what a run keeps for the next (durations, steps moved to the torch stage) is
+    keyed by problem ids that the tests here share."""
+    monkeypatch.setenv("VERIFY_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
 # A quick subset with figures (XOR training curves), values accepted under other conventions (q4), device-following
 # torch checks (3.3a, 2.2.1) and symbolic matrix work (1.1.1).
 SUBSET = ("cpen455-hw2/1.3", "cpen455-hw2/3.3a", "csc413-a2/1.1.1", "csc413-a2/2.2.1", "csc420-a2/q4")
@@ -114,6 +122,26 @@ def _tasks(*fns):
         return [Task((problem.id, i), fn, _Value(0)) for i, fn in enumerate(fns)]
 
     return tasks
+
+
+def _slow_derivation():
+    time.sleep(0.3)
+    return Derivation(4)
+
+
+def test_a_first_worker_killed_with_stages_sent_ahead_loses_none_of_them():
+    """The first worker holds problems sent ahead while torch is imported; it dies in one of them while this process
+    lags behind its messages: every problem still gets its results, the killed check alone an error."""
+    problems = [_problem("t/1", _ok, derive=_slow_derivation), _problem("t/2", _ok), _problem("t/3", _ok, _kill)]
+    problems += [_problem(f"t/{i}", _ok) for i in range(4, 10)]
+    out = parallel.run_parallel(problems, jobs=2, on_result=lambda r: time.sleep(0.02))
+    got = [(r.problem, r.part, r.check, r.status) for r in out.results]
+    assert [g[:3] for g in got] == [(p.id, k, c.name) for p in problems for k in "ab" for c in p.parts[0].checks]
+    assert {g for g in got if g[3] is not Status.PASS} <= {
+        ("t/3", "a", "_kill", Status.ERROR),
+        ("t/3", "b", "_kill", Status.ERROR),
+    }
+    assert ("t/3", "a", "_kill", Status.ERROR) in got
 
 
 def test_tasks_run_after_their_problems_checks_in_the_worker_that_made_its_derivations():
@@ -458,23 +486,42 @@ parallel.run_parallel([problem("t/1", "slow"), problem("t/2", "quick")], jobs=2)
     assert not alive(workers["slow"]), "a worker outlived its parent after its check"
 
 
+def test_a_remembered_move_is_forgotten_after_runs_that_do_not_see_it(heavy, tmp_path, monkeypatch):
+    """A move followed for FORGET_AFTER runs without being seen again is forgotten: the step is tried where it was
+    once more (a problem changed under the same names does not keep an old move for ever)."""
+    monkeypatch.setattr(parallel, "FORGET_AFTER", 1)
+    tries = tmp_path / "tries"
+
+    def check_reaching(claim, ctx):
+        with tries.open("a") as f:
+            f.write(_where() + "\n")
+        return _reaches(claim, ctx)
+
+    problems = [_problem("t/1", check_reaching), *(_problem(f"t/{i}", _pid_check) for i in range(2, 5))]
+    first = []
+    for _ in range(4):
+        tries.write_text("")
+        out = parallel.run_parallel(problems, jobs=2)
+        assert all(r.status is Status.PASS for r in out.results)
+        first.append("the first worker" in tries.read_text().splitlines())
+    assert first == [True, False, False, True]
+
+
 _prepared: list[int] = []
 
 
 def _seen_prepared(claim, ctx):
-    return checks.exact(claim, 4, f"prepared {len(_prepared)} times here")
+    return checks.exact(claim, 4, f"prepared {len(_prepared)} times")
 
 
 def test_what_is_prepared_is_made_once_for_the_workers_with_torch():
+    """Made here once the first worker is forked (it goes without), before the workers with torch are."""
+    seen = (
+        Check("_seen_prepared", Method.SYMBOLIC, _seen_prepared),
+        Check("_seen_prepared", Method.TORCH, _seen_prepared),
+    )
     problems = [
-        Problem(
-            f"t/{i}",
-            "t",
-            "t",
-            "test",
-            ("t",),
-            (Part("a", Kind.INT, lambda: Derivation(4), (Check("_seen_prepared", Method.TORCH, _seen_prepared),)),),
-        )
+        Problem(f"t/{i}", "t", "t", "test", ("t",), (Part("a", Kind.INT, lambda: Derivation(4), seen),))
         for i in range(4)
     ]
     try:
@@ -482,7 +529,10 @@ def test_what_is_prepared_is_made_once_for_the_workers_with_torch():
         assert _prepared == [os.getpid()]  # here, once
     finally:
         _prepared.clear()
-    assert {r.evidence.split(" gives")[0] for r in out.results} == {"prepared 1 times here"}
+    found = {(r.method, r.evidence.split(" gives")[0]) for r in out.results}
+    # the first problem's symbolic check is the first worker's; every torch check runs in a worker forked after
+    assert (Method.SYMBOLIC, "prepared 0 times") in found
+    assert {seen for method, seen in found if method is Method.TORCH} == {"prepared 1 times"}
 
 
 def test_without_refuses_only_what_is_not_imported_yet():

@@ -242,8 +242,8 @@ def _plain_kind(annotation: Any) -> tuple[Any, bool]:
     return annotation, listed
 
 
-_INT = re.compile(r"[+-]?\d{1,18}")
-_FLOAT = re.compile(r"[+-]?(\d{1,18}(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?")
+_INT = re.compile(r"[+-]?[0-9]{1,18}")
+_FLOAT = re.compile(r"[+-]?([0-9]{1,18}(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
 
 
 def _plain_value(kind: Any, text: str, info: Any) -> Any:
@@ -797,6 +797,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("verify: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of the output left (`verify all --json | head`): nothing more to say
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the final flush cannot fail
+        return 1
     except Exception as exc:  # a fault of ours still ends in one line, never a traceback
         first = (str(exc).strip().splitlines() or [""])[0]
         print(f"verify: internal error: {type(exc).__name__}: {first[:300]}", file=sys.stderr)

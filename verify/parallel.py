@@ -48,6 +48,9 @@ GRACE = 5.0
 DURATIONS = "durations.json"
 MOVED = "moved.json"
 WHOLE = "whole"
+# Runs a remembered move is followed without being seen again before it is forgotten (and tried once more where it
+# was): a problem changed under the same id and part and check names does not keep an old move for ever.
+FORGET_AFTER = 10
 # Symbolic stages the first worker is sent beyond the one it runs.
 AHEAD = 3
 
@@ -80,13 +83,13 @@ def warm_up(names: Sequence[str] = (*SHARED, *WITH_TORCH)) -> None:
     scan every object made so far (a quarter of the CPU time of importing torch and its compiler front end)."""
     import importlib
 
-    paused = gc.isenabled()
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         for name in names:
             importlib.import_module(name)
     finally:
-        if paused:
+        if was_enabled:
             gc.enable()
 
 
@@ -277,18 +280,20 @@ def run_parallel(
     state = _State()
     took = _durations()
     last = _moved()
+    hint = {i: last.get(_shape(p), (None, 0))[0] for i, p in enumerate(problems)}
+    seen: set[int] = set()  # the problems whose steps reached for torch in this run's symbolic stage
     # what the symbolic stage leaves to the torch stage, by problem: steps, or WHOLE (kept for the next run)
     moved: dict[int, Any] = {}
     symbolic: set[int] = set()  # the problems whose symbolic stage was run
-    for i, p in enumerate(problems):
-        if last.get(_shape(p)) == WHOLE:  # its derivation reached for torch: a worker with torch runs it whole
+    for i, h in hint.items():
+        if h == WHOLE:  # its derivation reached for torch: a worker with torch runs it whole
             moved[i] = WHOLE
 
     def cost(index: int, stage: str | None) -> float:  # by the last run's times; new ones count as long
         return took.get(_name(problems[index].id, stage), float("inf"))
 
-    # The problems no stage of which has begun: the first worker takes them from the front for their symbolic stage,
-    # the others from the back whole. In the order of their files' torch work, most first (ready when the torch
+    # The problems no stage of which has begun: the first worker takes them from the front for their symbolic stage
+    # (but those whose derivation reached for torch last time), the others from the back whole. In the order of their files' torch work, most first (ready when the torch
     # workers start), a file's problems together (they share what their file's functions remember, so that each file
     # is mostly worked on by one process), the file's most torch work first. And those whose torch stage is ready,
     # longest first (no worker is left with a long one at the end). The order of the output depends on neither.
@@ -343,33 +348,39 @@ def run_parallel(
                     retire(slot)
                 return
             begin(slot, *found)
-            send(slot, *found)
-        # The first worker is sent its next ones ahead: it must not wait for this process, whose thread that handles
-        # its messages cannot run while the import of torch holds the interpreter (loading its libraries).
-        while slot.early and len(slot.ahead) < AHEAD:
+            if not send(slot, *found):
+                return
+        # While torch is imported, the first worker is sent its next ones ahead: it must not wait for this process,
+        # whose thread that handles its messages cannot run while the import holds the interpreter (loading libraries).
+        while slot.early and draining and len(slot.ahead) < AHEAD:
             found = next_job(slot)
             if found is None:
                 break
-            send(slot, *found)
             slot.ahead.append(found[0])
+            if not send(slot, *found):
+                return
 
     def begin(slot: _Slot, index: int, stage: str | None) -> None:
         slot.origin = problems[index].origin
         began.setdefault((index, stage), time.monotonic())
         slot.index, slot.stage, slot.step, slot.stand_in, slot.since = index, stage, None, None, time.monotonic()
 
-    def send(slot: _Slot, index: int, stage: str | None) -> None:
+    def send(slot: _Slot, index: int, stage: str | None) -> bool:
+        """Send the worker a job; False if it is gone (the run's loop then finds it dead, and what it held resumes)."""
         state.events.setdefault(index, [])
         given = state.made.get(index, {}) if stage == TORCH else None
         skip, failed = frozenset(state.skip.get(index, ())), frozenset(state.failed.get(index, ()))
         leave: frozenset[int] = frozenset()
         if stage == SYMBOLIC:
             symbolic.add(index)  # what reached for torch in the last run is left to the torch stage at once
-            hint = last.get(_shape(problems[index]))
-            leave = frozenset(hint) if isinstance(hint, list) else frozenset()
+            leave = frozenset(hint[index]) if isinstance(hint[index], list) else frozenset()
             if leave:
                 moved.setdefault(index, set()).update(leave)
-        slot.conn.send((index, stage, skip, failed, given, leave))
+        try:
+            slot.conn.send((index, stage, skip, failed, given, leave))
+        except OSError:
+            return False
+        return True
 
     def retire(slot: _Slot) -> None:
         with contextlib.suppress(OSError):
@@ -385,6 +396,7 @@ def run_parallel(
         if event[0] == "defer":  # its symbolic stage reached for torch: the rest is run whole, with torch
             state.whole.add(index)
             moved[index] = WHOLE
+            seen.add(index)
             return
         state.events[index].append((step, event))
         state.skip.setdefault(index, set()).add(step)
@@ -408,7 +420,7 @@ def run_parallel(
         slots.remove(slot)
         # resumes after the steps already accounted for, in a new worker (below); a symbolic stage as the whole problem
         resume.insert(0, (index, TORCH if slot.stage == TORCH else None))
-        fresh[:0] = slot.ahead  # sent ahead, not begun
+        fresh.extend(slot.ahead)  # sent ahead, not begun: next for the workers with torch, which take from the end
 
     def handle(slot: _Slot, message: tuple[Any, ...]) -> None:
         slot.since = time.monotonic()
@@ -416,6 +428,7 @@ def run_parallel(
             slot.step, slot.stand_in = message[2], message[3]
             if message[3] is None and moved.get(message[1]) != WHOLE:  # left to the torch stage
                 moved.setdefault(message[1], set()).add(message[2])
+                seen.add(message[1])
         elif message[0] == "event":
             slot.step, slot.stand_in = None, None
             record(message[1], message[2], message[3])
@@ -501,7 +514,7 @@ def run_parallel(
                 slot.process.join()
             slot.conn.close()
     _keep(DURATIONS, took)
-    _keep(MOVED, _moved_next(problems, last, moved, symbolic))
+    _keep(MOVED, _moved_next(problems, last, moved, seen, symbolic))
     out = RunOutput()
     for index, problem in enumerate(problems):
         for _, event in sorted(state.events.get(index, ()), key=lambda e: e[0]):
@@ -541,41 +554,55 @@ def _durations() -> dict[str, float]:
 
 
 def _shape(problem: Problem) -> str:
-    """A problem's id and the digest of its parts and checks: what its step numbers depend on."""
+    """A problem's id with a digest of its file, parts and checks: a remembered move is followed only while these are
+    the same (the step numbers depend on them, and on the values each derivation accepts and the write-up answers;
+    a move that no longer fits only makes a step run in another process, never changes what it gives)."""
     import hashlib
 
-    parts = [(part.key, [check.name for check in part.checks], len(part.checks)) for part in problem.parts]
+    parts = [(problem.origin, part.key, part.kind, [check.name for check in part.checks]) for part in problem.parts]
     return f"{problem.id} {hashlib.sha256(repr(parts).encode()).hexdigest()[:12]}"
 
 
-def _moved() -> dict[str, Any]:
-    """The steps of each problem that the symbolic stage left to the torch stage in the last run (``"whole"``: its
-    derivation reached for torch), keyed by :func:`_shape`: the next run leaves them there at once."""
+def _moved() -> dict[str, tuple[Any, int]]:
+    """The steps of each problem that the symbolic stage left to the torch stage in earlier runs (``"whole"``: its
+    derivation reached for torch), keyed by :func:`_shape`, with the number of runs since they were last seen to: the
+    next run leaves them there at once."""
     found = _recall(MOVED)
     if not isinstance(found, dict):
         return {}
-    return {
-        str(k): v
-        for k, v in found.items()
-        if v == WHOLE or (isinstance(v, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in v))
-    }
+    out: dict[str, tuple[Any, int]] = {}
+    for key, v in found.items():
+        what, runs = (v.get("moved"), v.get("runs")) if isinstance(v, dict) else (None, None)
+        steps = isinstance(what, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in what)
+        if (what == WHOLE or steps) and isinstance(runs, int) and not isinstance(runs, bool):
+            out[str(key)] = (what, runs)
+    return out
 
 
 def _moved_next(
-    problems: Sequence[Problem], last: dict[str, Any], moved: dict[int, Any], symbolic: set[int]
+    problems: Sequence[Problem],
+    last: dict[str, tuple[Any, int]],
+    moved: dict[int, Any],
+    seen: set[int],
+    symbolic: set[int],
 ) -> dict[str, Any]:
-    """What to keep of :func:`_moved` for the next run: this run's for the problems whose symbolic stage ran or that
-    were run whole for it; the last run's for the others (not run, or run whole by chance); nothing for a problem whose
-    parts or checks have changed."""
+    """What the next run is to remember of :func:`_moved`: this run's moves for the problems whose symbolic stage ran
+    or that were run whole for one (counted from 0 where seen in this run, else one run older, and forgotten after
+    :data:`FORGET_AFTER`); the last run's for the others, at most 1,000 problems' worth."""
     shapes = {_shape(p): i for i, p in enumerate(problems)}
     ids = {p.id for p in problems}
     kept = {k: v for k, v in last.items() if k in shapes or k.rpartition(" ")[0] not in ids}
+    if len(kept) > 1000:
+        kept = {k: v for k, v in kept.items() if k in shapes}
     for key, i in shapes.items():
         if i in moved:
-            kept[key] = WHOLE if moved[i] == WHOLE else sorted(moved[i])
+            runs = 0 if i in seen else last.get(key, (None, 0))[1] + 1
+            kept[key] = (WHOLE if moved[i] == WHOLE else sorted(moved[i]), runs)
+            if runs > FORGET_AFTER:
+                del kept[key]
         elif i in symbolic:
             kept.pop(key, None)
-    return kept
+    return {k: {"moved": what, "runs": runs} for k, (what, runs) in kept.items()}
 
 
 def _exit_text(code: int | None) -> str:
