@@ -989,8 +989,8 @@ def _exact_eta_star(inst: Any) -> Any:
 
     eta = _sym()["eta"]
     slope = sympy.Poly(_explicit_l1(inst), eta).diff(eta)  # L₁ is a polynomial in η: its derivative, exactly
-    sols = sympy.solve(slope.as_expr(), eta)
-    return sols[0] if sols else sympy.nan
+    sols = list(sympy.roots(slope)) if slope.degree() > 0 else []  # its roots, exactly (a constant has none)
+    return sols[0] if len(sols) == 1 else sympy.nan
 
 
 def _check_convex_symbolic(claim: Any, ctx: Context) -> Outcome:
