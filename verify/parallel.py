@@ -141,17 +141,19 @@ def fallback_with(event: Event, why: str) -> Event:
     return ("result", replace(event[1], evidence=why), None)
 
 
-def _worker(
-    conn: Connection,
-    spare: Sequence[Connection],
-    problems: Sequence[Problem],
-    ctx: Context,
-    limit: float | None,
-    compare_on: str | None,
-    folder: Path | None,
-    tasks: Tasks | None,
-    early: bool,
-) -> None:
+@dataclass(frozen=True)
+class _Setting:
+    """What every worker of a run is given when it is forked."""
+
+    problems: Sequence[Problem]
+    ctx: Context
+    limit: float | None
+    compare_on: str | None
+    folder: Path | None  # where the report's figures go
+    tasks: Tasks | None
+
+
+def _worker(conn: Connection, spare: Sequence[Connection], setting: _Setting, early: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
     # The parent's ends of the pipes, inherited in the fork: closed, so that this worker reads the end of its pipe (and
     # ends) as soon as the parent is gone, however it went, never waiting for a job forever.
@@ -162,23 +164,15 @@ def _worker(
     if early:
         without(EARLY_WITHOUT)
     with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError):  # the parent is gone: nobody to tell
-        _serve(conn, problems, ctx, limit, compare_on, folder, tasks)
+        _serve(conn, setting)
 
 
-def _serve(
-    conn: Connection,
-    problems: Sequence[Problem],
-    ctx: Context,
-    limit: float | None,
-    compare_on: str | None,
-    folder: Path | None,
-    tasks: Tasks | None,
-) -> None:
+def _serve(conn: Connection, run: _Setting) -> None:
     while True:
         job = conn.recv()
         if job is None:
             return
-        index, stage, skip, failed, given, leave = job
+        index, stage, skip, failed, made, leave = job
         stand_in: dict[int, Event | None] = {}
 
         def started(step: int, event: Event | None, index: int = index, stand_in: dict = stand_in) -> None:
@@ -187,9 +181,19 @@ def _serve(
 
         try:
             for step, event in problem_events(
-                problems[index], ctx, limit, compare_on, skip, failed, started, tasks, stage, given, leave
+                run.problems[index],
+                run.ctx,
+                run.limit,
+                run.compare_on,
+                skip,
+                failed,
+                started,
+                run.tasks,
+                stage,
+                made,
+                leave,
             ):
-                _send(conn, ("event", index, step, _portable(event, folder)), stand_in.pop(step, None) or event)
+                _send(conn, ("event", index, step, _portable(event, run.folder)), stand_in.pop(step, None) or event)
         except Exception as exc:  # a fault outside any check: the parent records it for the step and goes on
             _send(conn, ("failed", index, one_line(exc)))
             return
@@ -277,6 +281,7 @@ def run_parallel(
     if not can_fork():  # pragma: no cover - every POSIX system forks
         raise VerifyError("--jobs above 1 needs a system that can fork processes; use --jobs 1")
     mpctx = mp.get_context("fork")
+    setting = _Setting(problems, ctx, limit, compare_on, figures, tasks)
     state = _State()
     took = _durations()
     last = _moved()
@@ -311,9 +316,7 @@ def run_parallel(
     def start_worker(early: bool = False) -> _Slot:
         parent, child = mpctx.Pipe()
         spare = (parent, *(s.conn for s in slots))
-        proc = mpctx.Process(
-            target=_worker, args=(child, spare, problems, ctx, limit, compare_on, figures, tasks, early), daemon=True
-        )
+        proc = mpctx.Process(target=_worker, args=(child, spare, setting, early), daemon=True)
         proc.start()
         child.close()
         return _Slot(proc, parent, early)
@@ -368,7 +371,7 @@ def run_parallel(
     def send(slot: _Slot, index: int, stage: str | None) -> bool:
         """Send the worker a job; False if it is gone (the run's loop then finds it dead, and what it held resumes)."""
         state.events.setdefault(index, [])
-        given = state.made.get(index, {}) if stage == TORCH else None
+        made = state.made.get(index, {}) if stage == TORCH else None
         skip, failed = frozenset(state.skip.get(index, ())), frozenset(state.failed.get(index, ()))
         leave: frozenset[int] = frozenset()
         if stage == SYMBOLIC:
@@ -377,7 +380,7 @@ def run_parallel(
             if leave:
                 moved.setdefault(index, set()).update(leave)
         try:
-            slot.conn.send((index, stage, skip, failed, given, leave))
+            slot.conn.send((index, stage, skip, failed, made, leave))
         except OSError:
             return False
         return True
