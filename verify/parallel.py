@@ -222,7 +222,6 @@ class _State:
     skip: dict[int, set[int]] = field(default_factory=dict)
     failed: dict[int, set[str]] = field(default_factory=dict)
     made: dict[int, dict[str, Derivation]] = field(default_factory=dict)
-    whole: set[int] = field(default_factory=set)  # problems whose symbolic stage could not be done without torch
 
 
 class _Drain:
@@ -285,9 +284,11 @@ def run_parallel(
     state = _State()
     took = _durations()
     last = _moved()
-    hint = {i: last.get(_shape(p), (None, 0))[0] for i, p in enumerate(problems)}
+    shapes = [_shape(p) for p in problems]
+    hint = {i: last.get(shape, (None, 0))[0] for i, shape in enumerate(shapes)}
     seen: set[int] = set()  # the problems whose steps reached for torch in this run's symbolic stage
-    # what the symbolic stage leaves to the torch stage, by problem: steps, or WHOLE (kept for the next run)
+    # what the symbolic stage leaves to the torch stage, by problem: steps, or WHOLE (its derivation reached for torch,
+    # last run or this one: a worker with torch runs it whole); kept for the next run
     moved: dict[int, Any] = {}
     symbolic: set[int] = set()  # the problems whose symbolic stage was run
     for i, h in hint.items():
@@ -298,9 +299,10 @@ def run_parallel(
         return took.get(_name(problems[index].id, stage), float("inf"))
 
     # The problems no stage of which has begun: the first worker takes them from the front for their symbolic stage
-    # (but those whose derivation reached for torch last time), the others from the back whole. In the order of their files' torch work, most first (ready when the torch
-    # workers start), a file's problems together (they share what their file's functions remember, so that each file
-    # is mostly worked on by one process), the file's most torch work first. And those whose torch stage is ready,
+    # (but those whose derivation reached for torch last time), the others from the back whole. In the order of their
+    # files' torch work, most first (ready when the torch workers start), a file's problems together (they share what
+    # their file's functions remember, so that each file is mostly worked on by one process), the file's most torch
+    # work first. And those whose torch stage is ready,
     # longest first (no worker is left with a long one at the end). The order of the output depends on neither.
     by_file: dict[str, float] = {}
     for i, p in enumerate(problems):
@@ -397,7 +399,6 @@ def run_parallel(
 
     def record(index: int, step: int, event: Event) -> None:
         if event[0] == "defer":  # its symbolic stage reached for torch: the rest is run whole, with torch
-            state.whole.add(index)
             moved[index] = WHOLE
             seen.add(index)
             return
@@ -440,7 +441,7 @@ def run_parallel(
         elif message[0] == "done":
             index, stage = message[1], slot.stage
             took[_name(problems[index].id, stage)] = time.monotonic() - began[(index, stage)]
-            if stage == SYMBOLIC and index in state.whole:
+            if stage == SYMBOLIC and moved.get(index) == WHOLE:  # it deferred (the first worker skips WHOLE ones)
                 resume.append((index, None))
             elif stage == SYMBOLIC:
                 ready.append(index)
@@ -517,7 +518,7 @@ def run_parallel(
                 slot.process.join()
             slot.conn.close()
     _keep(DURATIONS, took)
-    _keep(MOVED, _moved_next(problems, last, moved, seen, symbolic))
+    _keep(MOVED, _moved_next(problems, shapes, last, moved, seen, symbolic))
     out = RunOutput()
     for index, problem in enumerate(problems):
         for _, event in sorted(state.events.get(index, ()), key=lambda e: e[0]):
@@ -584,6 +585,7 @@ def _moved() -> dict[str, tuple[Any, int]]:
 
 def _moved_next(
     problems: Sequence[Problem],
+    shapes_of: Sequence[str],
     last: dict[str, tuple[Any, int]],
     moved: dict[int, Any],
     seen: set[int],
@@ -592,7 +594,7 @@ def _moved_next(
     """What the next run is to remember of :func:`_moved`: this run's moves for the problems whose symbolic stage ran
     or that were run whole for one (counted from 0 where seen in this run, else one run older, and forgotten after
     :data:`FORGET_AFTER`); the last run's for the others, at most 1,000 problems' worth."""
-    shapes = {_shape(p): i for i, p in enumerate(problems)}
+    shapes = {shape: i for i, shape in enumerate(shapes_of)}  # each problem's _shape
     ids = {p.id for p in problems}
     kept = {k: v for k, v in last.items() if k in shapes or k.rpartition(" ")[0] not in ids}
     if len(kept) > 1000:
