@@ -157,7 +157,6 @@ def _plain_args(argv: list[str]) -> tuple[Callable[..., None], dict[str, Any]] |
         if kind is None or not _plain_info(info):
             return None
         kinds[name] = (kind, listed, info)
-        found[name] = [] if listed else info.default
         if isinstance(info, ArgumentInfo):
             positional.append(name)
         elif isinstance(info, OptionInfo):
@@ -194,7 +193,7 @@ def _plain_args(argv: list[str]) -> tuple[Callable[..., None], dict[str, Any]] |
         if value is None:
             return None
         if listed:
-            found[name].append(value)
+            found.setdefault(name, []).append(value)
         else:
             found[name] = value
     for name in positional:
@@ -205,11 +204,13 @@ def _plain_args(argv: list[str]) -> tuple[Callable[..., None], dict[str, Any]] |
             return None
         if values:
             found[name] = values if listed else values[0]
-    if words or any(v is Ellipsis or (v == [] and kinds[k][2].default is Ellipsis) for k, v in found.items()):
-        return None  # a word too many, or a required value missing: typer says which
-    for name, value in found.items():
-        if value == [] and kinds[name][2].default is not Ellipsis:
-            found[name] = kinds[name][2].default
+    if words:
+        return None  # a word too many: typer says which
+    for name, (_, _, info) in kinds.items():
+        if name not in found:
+            if info.default is Ellipsis:
+                return None  # a required value missing: typer says which
+            found[name] = info.default
     return command, found
 
 
