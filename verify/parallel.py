@@ -78,25 +78,28 @@ EARLY_WITHOUT = ("torch",)
 
 
 @contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused inside: for work that makes many lasting objects and little garbage (imports,
-    a grammar built once), whose collections would each scan every object made so far (after torch is imported, a
-    grammar that takes 0.05 s takes 0.25 s)."""
+def settled() -> Iterator[None]:
+    """Work that makes many lasting objects and little garbage (imports, a grammar built once), done before workers are
+    forked: the cyclic garbage collector paused inside, and every object made so far frozen at the end, before it runs
+    again. Its collections would each scan every object made so far (after torch is imported, a grammar that takes
+    0.05 s took 0.25 s), the first after the pause all that the pause let pass; frozen, they are never scanned again,
+    here or in the workers forked after (whose memory pages they share)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 
 
 def warm_up(names: Sequence[str] = (*SHARED, *WITH_TORCH)) -> None:
-    """Import ``names`` here, once, before workers are forked (each would otherwise import them again), with the
-    collector paused (a quarter of the CPU time of importing torch and its compiler front end)."""
+    """Import ``names`` here, once, before workers are forked (each would otherwise import them again), settled
+    (:func:`settled`: a quarter of the CPU time of importing torch and its compiler front end)."""
     import importlib
 
-    with collector_paused():
+    with settled():
         for name in names:
             importlib.import_module(name)
 
@@ -461,21 +464,19 @@ def run_parallel(
 
     try:
         warm_up(SHARED)
-        gc.freeze()  # what is imported stays: the workers' collections need not scan it
         early = start_worker(early=True)
         slots.append(early)
         assign(early)
         draining = True  # while the thread handles the first worker's messages, nothing forks
         drain = _Drain(early, handle)
         try:
-            with collector_paused():
+            with settled():
                 warm_up(WITH_TORCH)
                 if prepare is not None:
                     prepare()
         finally:
             left = drain.stop()
             draining = False
-        gc.freeze()
         for message in left:
             handle(early, message)
         if early in slots and early.index is None:  # it ran out of work during the import
