@@ -161,7 +161,10 @@ def torch_threads(n: int) -> Iterator[None]:
             torch.set_num_threads(previous)
 
 
-def seed_everything(seed: int, with_torch: bool) -> None:
+def seed_everything(seed: int, with_torch: bool, device: str = "cpu") -> None:
+    """Python's, numpy's and (``with_torch``) torch's generators seeded: the CPU one, and CUDA's where the check runs
+    there. Not ``torch.manual_seed``: it also queues a seeding of every device not yet started (CUDA, XPU, MTIA) with
+    the caller's formatted stack, 0.3 ms a check."""
     random.seed(seed)
     try:
         import numpy as np
@@ -171,7 +174,9 @@ def seed_everything(seed: int, with_torch: bool) -> None:
         pass
     if with_torch:
         torch = _torch()
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
+        if device == "cuda":
+            torch.cuda.manual_seed_all(seed)
         torch.set_default_dtype(torch.float64)
 
 
@@ -187,7 +192,7 @@ def run_check(check: Check, claim: Any, ctx: Context, limit: float | None = DEFA
     try:
         if check.uses_device and ctx.device == "cuda" and not cuda_available():
             raise Skip("no CUDA device here")
-        seed_everything(ctx.seed, with_torch=check.method is Method.TORCH)
+        seed_everything(ctx.seed, with_torch=check.method is Method.TORCH, device=device)
         with time_limit(limit), torch_threads(check.threads):
             outcome = check.fn(claim, ctx)
         if not isinstance(outcome, Outcome):
