@@ -1067,22 +1067,26 @@ def grade_isolated(problem: Problem | None, answer: Answer, timeout: float = DEF
 
 def warm_up() -> None:
     """Import and first-call what grading uses, once, so that forked workers start with it loaded: the answer
-    grammar, sympy's simplification and limits, torch's convolution kernels and the counting diagnosis."""
-    import sympy
-    import torch
+    grammar, sympy's simplification and limits, torch's convolution kernels and the counting diagnosis. Settled
+    (:func:`verify.parallel.settled`): the collector paused meanwhile, and what it made frozen."""
+    from verify.parallel import settled
 
-    import verify.answers.diagnose
-    import verify.answers.pool
-    import verify.count.diagnose
-    import verify.runner  # noqa: F401
-    from verify.answers import parse
+    with settled():
+        import sympy
+        import torch
 
-    parse._parser()
-    x = sympy.Symbol("x", positive=True)
-    sympy.simplify(sympy.floor(x / 2) - sympy.Mod(x, 2) + sympy.exp(-x) / (1 + sympy.exp(-x)) ** 2)
-    sympy.limit(sympy.log(x) / x, x, sympy.oo)
-    with torch.no_grad():
-        torch.nn.functional.conv2d(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3))
+        import verify.answers.diagnose
+        import verify.answers.pool
+        import verify.count.diagnose
+        import verify.runner  # noqa: F401
+        from verify.answers import parse
+
+        parse._parser()
+        x = sympy.Symbol("x", positive=True)
+        sympy.simplify(sympy.floor(x / 2) - sympy.Mod(x, 2) + sympy.exp(-x) / (1 + sympy.exp(-x)) ** 2)
+        sympy.limit(sympy.log(x) / x, x, sympy.oo)
+        with torch.no_grad():
+            torch.nn.functional.conv2d(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3))
 
 
 def check_ids(bank: Any, answers: list[Answer]) -> None:
