@@ -161,3 +161,34 @@ def test_a_derivation_comes_with_its_answer_in_latex_written_once():
     odd = Unprintable()
     kept = derive(Part("a", Kind.TEXT, lambda: Derivation(odd), ()))
     assert kept.answer is odd and kept.latex == ""
+
+
+def test_settled_pauses_the_collector_and_freezes_what_was_made():
+    """Inside, no collection runs; after, what was made is frozen (never scanned again) and the collector runs again."""
+    import gc
+
+    from verify.runner import settled
+
+    assert gc.isenabled()
+    before = gc.get_freeze_count()
+    try:
+        with settled():
+            assert not gc.isenabled()
+            made = [[i] for i in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= before + len(made)
+    finally:
+        gc.unfreeze()  # this test process's objects go back to the collector
+
+
+def test_torch_is_imported_settled_on_first_use():
+    """The runner's first use of torch imports it with the collector paused and torch's objects frozen after."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, sys; from verify.runner import _torch; assert 'torch' not in sys.modules; "
+        "n = gc.get_freeze_count(); _torch(); print(gc.get_freeze_count() - n)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(out.stdout) > 100_000  # torch's modules, functions and types

@@ -21,7 +21,7 @@ import os
 import pickle
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -38,6 +38,7 @@ from verify.runner import (
     Tasks,
     one_line,
     problem_events,
+    settled,
     without,
 )
 
@@ -75,23 +76,6 @@ SHARED = ("numpy", "sympy")
 WITH_TORCH = ("torch", "torch._dynamo")
 # What the first worker never imports (a step that tries is left to a worker with torch).
 EARLY_WITHOUT = ("torch",)
-
-
-@contextlib.contextmanager
-def settled() -> Iterator[None]:
-    """Work that makes many lasting objects and little garbage (imports, a grammar built once), done before workers are
-    forked: the cyclic garbage collector paused inside, and every object made so far frozen at the end, before it runs
-    again. Its collections would each scan every object made so far (after torch is imported, a grammar that takes
-    0.05 s took 0.25 s), the first after the pause all that the pause let pass; frozen, they are never scanned again,
-    here or in the workers forked after (whose memory pages they share)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
 
 
 def warm_up(names: Sequence[str] = (*SHARED, *WITH_TORCH)) -> None:

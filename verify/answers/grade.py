@@ -1068,8 +1068,8 @@ def grade_isolated(problem: Problem | None, answer: Answer, timeout: float = DEF
 def warm_up() -> None:
     """Import and first-call what grading uses, once, so that forked workers start with it loaded: the answer
     grammar, sympy's simplification and limits, torch's convolution kernels and the counting diagnosis. Settled
-    (:func:`verify.parallel.settled`): the collector paused meanwhile, and what it made frozen."""
-    from verify.parallel import settled
+    (:func:`verify.runner.settled`): the collector paused meanwhile, and what it made frozen."""
+    from verify.runner import settled
 
     with settled():
         import sympy
