@@ -1469,7 +1469,7 @@ PROBLEMS = [
                 _derive_convex,
                 (
                     checks.symbolic("sympy second derivative", _check_convex_symbolic),
-                    checks.torch_check("autograd second derivative", _check_convex_torch),
+                    checks.torch_check("autograd second derivative", _check_convex_torch, uses_device=True),
                 ),
             ),
             _expr_part(

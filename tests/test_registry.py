@@ -94,6 +94,27 @@ def test_every_part_has_a_symbolic_and_a_torch_check(bank):
             assert {"symbolic", "torch"} <= methods, f"{problem.id}/{part.key}: {methods}"
 
 
+def test_a_torch_check_that_follows_the_device_says_so(bank, run_output):
+    """A torch check not marked ``uses_device`` runs on the CPU whatever --device says: asked for cuda where there is
+    none, it still passes (one that read ``ctx.device`` would fail there, and be neither skipped nor compared)."""
+    from verify.model import Context, Method
+    from verify.runner import cuda_available, run_check
+
+    if cuda_available():
+        pytest.skip("CUDA is here: a check that follows the device would pass on it too")
+    wrong = []
+    for problem in bank.problems:
+        for part in problem.parts:
+            derivation = run_output.derivations.get((problem.id, part.key))
+            for check in part.checks:
+                if derivation is None or check.method is not Method.TORCH or check.uses_device:
+                    continue
+                result = run_check(check, derivation.answer, Context(device="cuda"))
+                if result.status.value != "pass":
+                    wrong.append(f"{problem.id}/{part.key} {check.name}: {result.evidence}")
+    assert not wrong, wrong
+
+
 def test_duplicate_ids_are_refused(tmp_path):
     src = (ROOT / "problems" / "cpen455_hw2_conv.py").read_text()
     (tmp_path / "copy.py").write_text(src)
