@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from verify import checks
 from verify.model import Check, Context, Derivation, Kind, Method, Outcome, Part, Problem, Status
 from verify.runner import run, run_check
@@ -164,7 +166,8 @@ def test_a_derivation_comes_with_its_answer_in_latex_written_once():
 
 
 def test_settled_pauses_the_collector_and_freezes_what_was_made():
-    """Inside, no collection runs; after, what was made is frozen (never scanned again) and the collector runs again."""
+    """Inside, no collection runs; after, what was made is frozen (never scanned again) and the collector is as it was:
+    running again, or still paused where the caller (an enclosing settled) paused it; work that raised freezes nothing."""
     import gc
 
     from verify.runner import settled
@@ -174,10 +177,18 @@ def test_settled_pauses_the_collector_and_freezes_what_was_made():
     try:
         with settled():
             assert not gc.isenabled()
-            made = [[i] for i in range(1000)]
+            with settled():
+                made = [[i] for i in range(1000)]
+            assert not gc.isenabled()  # the inner one leaves the outer pause alone
         assert gc.isenabled()
         assert gc.get_freeze_count() >= before + len(made)
+        gc.unfreeze()
+        with pytest.raises(ImportError), settled():
+            [[i] for i in range(1000)]
+            raise ImportError("refused")
+        assert gc.isenabled() and gc.get_freeze_count() == 0
     finally:
+        gc.enable()
         gc.unfreeze()  # this test process's objects go back to the collector
 
 
@@ -192,3 +203,20 @@ def test_torch_is_imported_settled_on_first_use():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) > 100_000  # torch's modules, functions and types
+
+
+def test_a_check_on_cuda_has_cudas_generator_seeded(monkeypatch):
+    """Where a check runs on cuda its generator is seeded with the run's seed (as the CPU one is); elsewhere cuda is not
+    touched (seeding it would start it)."""
+    import torch
+
+    import verify.runner as runner
+
+    seeded = []
+    monkeypatch.setattr(runner, "cuda_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", seeded.append)
+    check = Check("on the device", Method.TORCH, lambda c, x: Outcome(True, "", ""), uses_device=True)
+    assert run_check(check, 1, Context(device="cuda", seed=7)).status is Status.PASS
+    assert seeded == [7]
+    assert run_check(check, 1, Context(device="cpu", seed=7)).status is Status.PASS
+    assert seeded == [7]

@@ -80,7 +80,7 @@ EARLY_WITHOUT = ("torch",)
 
 def warm_up(names: Sequence[str] = (*SHARED, *WITH_TORCH)) -> None:
     """Import ``names`` here, once, before workers are forked (each would otherwise import them again), settled
-    (:func:`settled`: a quarter of the CPU time of importing torch and its compiler front end)."""
+    (:func:`settled`, which saves a quarter of the CPU time of importing torch and its compiler front end)."""
     import importlib
 
     with settled():

@@ -129,7 +129,7 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 @contextlib.contextmanager
 def settled() -> Iterator[None]:
     """Work that makes many lasting objects and little garbage (imports, a grammar built once), done once: before
-    workers are forked, or on torch's first import here. The cyclic garbage collector is paused inside, and every object
+    workers are forked, or on torch's first import in a process. The cyclic garbage collector is paused inside, and every object
     made so far frozen at the end, before it runs again: its collections would each scan every object made so far
     (after torch is imported, a grammar that takes 0.05 s took 0.25 s), the first after the pause all that the pause
     let pass; frozen, they are never scanned again, here or in the workers forked after (whose memory pages they
@@ -138,8 +138,8 @@ def settled() -> Iterator[None]:
     gc.disable()
     try:
         yield
+        gc.freeze()  # only work that ended: a refused import (a worker kept from torch) leaves its garbage collectable
     finally:
-        gc.freeze()
         if was_enabled:
             gc.enable()
 
