@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -85,17 +86,27 @@ def test_cuda_checks_skip_without_gpu():
 
 
 def test_checks_run_seeded_in_float64():
-    def probe(claim, ctx):
-        import torch
+    """Python's, numpy's and torch's generators are seeded with the run's seed before a check, and float64 is torch's
+    default inside it, whatever the caller left."""
+    import random
 
-        return Outcome(torch.get_default_dtype() == torch.float64 and torch.rand(1).item() == claim, "", "")
-
+    import numpy as np
     import torch
 
+    def probe(claim, ctx):
+        got = (random.random(), float(np.random.rand()), torch.rand(1).item())
+        return Outcome(torch.get_default_dtype() == torch.float64 and got == claim, "", str(got))
+
+    random.seed(5)
+    np.random.seed(5)
+    torch.manual_seed(5)
+    expected = (random.random(), float(np.random.rand()), torch.rand(1, dtype=torch.float64).item())
+    random.seed(0)  # the caller's generators left elsewhere
+    np.random.seed(0)
     torch.manual_seed(0)
-    first = torch.rand(1, dtype=torch.float64).item()
     torch.set_default_dtype(torch.float32)
-    assert run_check(Check("p", Method.TORCH, probe), first, Context()).status is Status.PASS
+    result = run_check(Check("p", Method.TORCH, probe), expected, Context(seed=5))
+    assert result.status is Status.PASS, result.evidence
 
 
 def _key(event):
@@ -193,16 +204,34 @@ def test_settled_pauses_the_collector_and_freezes_what_was_made():
 
 
 def test_torch_is_imported_settled_on_first_use():
-    """The runner's first use of torch imports it with the collector paused and torch's objects frozen after."""
+    """The runner's first use of torch imports it with the collector paused and torch's objects frozen after (later uses
+    freeze nothing more), with torch's inter-op pool kept to one thread and its own intra-op default remembered."""
     import subprocess
     import sys
+    from pathlib import Path
+
+    import verify
 
     code = (
-        "import gc, sys; from verify.runner import _torch; assert 'torch' not in sys.modules; "
-        "n = gc.get_freeze_count(); _torch(); print(gc.get_freeze_count() - n)"
+        "import gc, sys; from verify import runner; assert 'torch' not in sys.modules; "
+        "n = gc.get_freeze_count(); torch = runner._torch(); first = gc.get_freeze_count() - n; "
+        "junk = [[i] for i in range(1000)]; n = gc.get_freeze_count(); runner._torch(); "
+        "print(first, gc.get_freeze_count() - n, torch.get_num_interop_threads(), "
+        "runner._torch_default_threads == torch.get_num_threads())"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert int(out.stdout) > 100_000  # torch's modules, functions and types
+    here = str(Path(verify.__file__).parents[1])  # the package these tests run against
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": here}
+    )
+    first, again, interop, remembered = out.stdout.split()
+    import torch
+
+    from verify import runner
+
+    assert runner._torch() is torch  # here, where torch is in already
+    assert int(first) > 100_000  # torch's modules, functions and types
+    assert int(again) == 0
+    assert (interop, remembered) == ("1", "True")
 
 
 def test_a_check_on_cuda_has_cudas_generator_seeded(monkeypatch):
