@@ -515,19 +515,20 @@ def _check_w1_torch(ex: RmsExample, claim: Any, ctx: Context) -> Outcome:
     )
 
 
-# The runs to convergence of 1.2.1 (RMSprop, SGD as a control) and 1.2.2 (Adagrad, Adam, the same control), in order.
-ADAPTIVE_RUNS = (
-    *(f"RMSprop η={e}, β={b}, ε={p:g}" for e, b, p in RMS_CONFIGS),
-    "Adagrad η=0.5",
-    "Adam η=0.05",
-    "SGD η=0.05 (control)",
+# The runs to convergence of 1.2.1 (RMSprop, SGD as a control) and 1.2.2 (Adagrad, Adam, the same control), in order:
+# name, torch.optim class, its arguments.
+ADAPTIVE_RUNS: tuple[tuple[str, str, dict[str, float]], ...] = (
+    *((f"RMSprop η={e}, β={b}, ε={p:g}", "RMSprop", {"lr": e, "alpha": b, "eps": p}) for e, b, p in RMS_CONFIGS),
+    ("Adagrad η=0.5", "Adagrad", {"lr": 0.5}),
+    ("Adam η=0.05", "Adam", {"lr": 0.05}),
+    ("SGD η=0.05 (control)", "SGD", {"lr": 0.05}),
 )
 
 
 def _adaptive_runs(ex: RmsExample, keep: Callable[[str], bool]) -> dict[str, Any]:
     """The runs of :data:`ADAPTIVE_RUNS` that ``keep`` admits, by name (each made once per process: the two problems
     that read them may run in different ones, and each needs only its own)."""
-    return {name: _adaptive_run(ex, name) for name in ADAPTIVE_RUNS if keep(name)}
+    return {name: _adaptive_run(ex, name) for name, _, _ in ADAPTIVE_RUNS if keep(name)}
 
 
 @functools.lru_cache(maxsize=16)
@@ -535,17 +536,11 @@ def _adaptive_run(ex: RmsExample, name: str) -> Any:
     """The path of one run to convergence on x₁, t from w₀ = 0 (a 1/(1 + k/25) learning-rate decay lets it settle)."""
     import torch
 
+    optimizer, kwargs = next((o, k) for n, o, k in ADAPTIVE_RUNS if n == name)
     X = torch.tensor([list(ex.x1)], dtype=torch.float64)
     t = torch.tensor([float(ex.t)], dtype=torch.float64)
-    makers = {
-        f"RMSprop η={e}, β={b}, ε={p:g}": (lambda ps, e=e, b=b, p=p: torch.optim.RMSprop(ps, lr=e, alpha=b, eps=p))
-        for e, b, p in RMS_CONFIGS
-    }
-    makers["Adagrad η=0.5"] = lambda ps: torch.optim.Adagrad(ps, lr=0.5)
-    makers["Adam η=0.05"] = lambda ps: torch.optim.Adam(ps, lr=0.05)
-    makers["SGD η=0.05 (control)"] = lambda ps: torch.optim.SGD(ps, lr=0.05)
     w = torch.zeros(2, dtype=torch.float64, requires_grad=True)
-    opt = makers[name]([w])
+    opt = getattr(torch.optim, optimizer)([w], **kwargs)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1 / (1 + k / 25))
     path = [w.detach().clone()]
     for _ in range(300):

@@ -129,11 +129,12 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 @contextlib.contextmanager
 def settled() -> Iterator[None]:
     """Work that makes many lasting objects and little garbage (imports, a grammar built once), done once: before
-    workers are forked, or on torch's first import in a process. The cyclic garbage collector is paused inside, and every object
-    made so far frozen at the end, before it runs again: its collections would each scan every object made so far
-    (after torch is imported, a grammar that takes 0.05 s took 0.25 s), the first after the pause all that the pause
-    let pass; frozen, they are never scanned again, here or in the workers forked after (whose memory pages they
-    share). A process-wide effect, as torch's default dtype is: cyclic garbage among the frozen objects is not freed."""
+    workers are forked, or on torch's first import in a process. The cyclic garbage collector is paused inside, and
+    every object made so far frozen at the end, before it runs again: its collections would each scan every object
+    made so far (after torch is imported, a grammar that takes 0.05 s took 0.25 s), the first after the pause all that
+    the pause let pass; frozen, they are never scanned again, here or in the workers forked after (whose memory pages
+    they share). A process-wide effect, as torch's default dtype is: cyclic garbage among the frozen objects is not
+    freed."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
