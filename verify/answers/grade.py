@@ -1077,8 +1077,7 @@ def warm_up() -> None:
 
         import verify.answers.diagnose
         import verify.answers.pool
-        import verify.count.diagnose
-        import verify.runner  # noqa: F401
+        import verify.count.diagnose  # noqa: F401
         from verify.answers import parse
 
         parse._parser()

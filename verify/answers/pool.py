@@ -170,10 +170,13 @@ def _parts(problems: dict[str, Problem], answer: Answer) -> list[Part]:
 
 
 def warm_torch_checks() -> None:
-    """The first layer run on a meta tensor loads torch's compiler stack (seconds): do it before forking."""
+    """The first layer run on a meta tensor loads torch's compiler stack (seconds): do it before forking, settled
+    (:func:`verify.runner.settled`) as the other warm-ups are."""
     import torch
 
-    with torch.no_grad():
+    from verify.runner import settled
+
+    with settled(), torch.no_grad():
         torch.relu(torch.zeros(1, device="meta"))
 
 
